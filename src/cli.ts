@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// The one binary. Picks a mode and loads only that mode's code, so that `pillion agent` never pulls
+// in uWS or undici (issue 6) and `pillion --help` starts in milliseconds.
+import { readFileSync } from 'node:fs';
+import { EXIT_USAGE } from './util/exit-codes.js';
+
+interface Mode {
+  summary: string;
+  load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
+}
+
+const MODES: Record<string, Mode> = {
+  proxy: { summary: 'run the L7 sidecar proxy (default config: :15001 -> 127.0.0.1:8080, admin 127.0.0.1:15000)', load: () => import('./proxy/main.js') },
+  agent: { summary: 'node agent: node_exporter-compatible metrics from /proc and /sys', load: () => import('./agent/main.js') },
+  'config-sync': { summary: 'pull config from a config centre into a shared volume, atomically', load: () => import('./sync/config-sync-main.js') },
+  'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
+};
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(MODES).map((m) => m.length));
+  const lines = Object.entries(MODES).map(([name, m]) => `  ${name.padEnd(width)}  ${m.summary}`);
+  return `pillion ${version()}: a sidecar proxy data plane for Node.js
+
+Usage: pillion <mode> [options]     (pillion <mode> --help for the mode's options)
+
+Modes:
+${lines.join('\n')}
+
+Options:
+  --help       this text
+  --version    print the version
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or bad config.
+`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(usage());
+    return first === undefined ? EXIT_USAGE : 0;
+  }
+  if (first === '--version' || first === '-v' || first === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const mode = MODES[first];
+  if (mode === undefined) {
+    process.stderr.write(`pillion: unknown mode '${first}'\n\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  const mod = await mode.load();
+  return mod.main(argv.slice(1));
+}
+
+run(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`pillion: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
