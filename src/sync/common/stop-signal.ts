@@ -29,32 +29,33 @@ export function watchProcessSignals(onHup: () => void): ProcessSignals {
 
 /** A sleep that a wake-up (new change, stop request) can cut short. */
 export class Waker {
-  private wake: (() => void) | null = null;
+  private wake: ((poked: boolean) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private pending = false;
 
-  sleep(ms: number): Promise<void> {
+  /** Resolves true when poke() cut it short, false when the time ran out. */
+  sleep(ms: number): Promise<boolean> {
     if (this.pending) {
       this.pending = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
-    return new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       this.wake = resolve;
-      this.timer = setTimeout(() => this.fire(), ms);
+      this.timer = setTimeout(() => this.fire(false), ms);
     });
   }
 
   /** Ends the current sleep now, or makes the next one return at once. */
   poke(): void {
     if (this.wake === null) this.pending = true;
-    else this.fire();
+    else this.fire(true);
   }
 
-  private fire(): void {
+  private fire(poked: boolean): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     const w = this.wake;
     this.wake = null;
-    w?.();
+    w?.(poked);
   }
 }
