@@ -1,0 +1,150 @@
+// filesystem: size, free and available bytes, inodes and read-only state of every mounted
+// filesystem in /proc/1/mountinfo, via statfs(2) (node_exporter 1.5 collector/filesystem_linux.go:
+// same names, help texts, labels device/fstype/mountpoint and default excludes).
+//
+// statfs on a dead NFS server blocks in the kernel, possibly forever. Node runs fs.statfs on a
+// libuv thread-pool thread, so the scrape can give up after --collector.filesystem.mount-timeout
+// (the mount gets node_filesystem_device_error 1), but the thread stays blocked. Like
+// node_exporter's stuckMounts, a mount whose statfs has not returned is not asked again until it
+// does; that bounds the blocked threads to the number of hung mounts instead of one per scrape.
+import { statfs, type StatsFs } from 'node:fs';
+import { join } from 'node:path';
+import { isNotFound, procPath, readText, type Collector } from '../collector.js';
+import { compileFlagRegex } from '../device-filter.js';
+import { MetricDesc, type MetricSet } from '../exposition.js';
+import type { CollectorContext, CollectorFactory } from './context.js';
+
+const labels = ['device', 'mountpoint', 'fstype'];
+const sizeDesc = new MetricDesc('node_filesystem_size_bytes', 'Filesystem size in bytes.', 'gauge', labels);
+const freeDesc = new MetricDesc('node_filesystem_free_bytes', 'Filesystem free space in bytes.', 'gauge', labels);
+const availDesc = new MetricDesc('node_filesystem_avail_bytes', 'Filesystem space available to non-root users in bytes.', 'gauge', labels);
+const filesDesc = new MetricDesc('node_filesystem_files', 'Filesystem total file nodes.', 'gauge', labels);
+const filesFreeDesc = new MetricDesc('node_filesystem_files_free', 'Filesystem total free file nodes.', 'gauge', labels);
+const readonlyDesc = new MetricDesc('node_filesystem_readonly', 'Filesystem read-only status.', 'gauge', labels);
+const deviceErrorDesc = new MetricDesc('node_filesystem_device_error', 'Whether an error occurred while getting statistics for the given device.', 'gauge', labels);
+
+export interface Mount {
+  device: string;
+  mountPoint: string;
+  fsType: string;
+  /** Per-mount options (field 6), where "ro" lives. */
+  options: string[];
+}
+
+/** Undoes the octal escapes the kernel applies to mountinfo paths (\040 space, \011 tab, \134 backslash...). */
+function unescapeOctal(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Parses /proc/<pid>/mountinfo (proc(5)): the optional fields end at the " - " separator. */
+export function parseMountinfo(text: string): Mount[] {
+  const mounts: Mount[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const f = line.trim().split(' ');
+    const sep = f.indexOf('-', 6);
+    if (f.length < 10 || sep === -1 || sep + 2 >= f.length) throw new Error(`malformed mount point information: ${JSON.stringify(line)}`);
+    mounts.push({
+      device: unescapeOctal(f[sep + 2]!),
+      mountPoint: unescapeOctal(f[4]!),
+      fsType: f[sep + 1]!,
+      options: f[5]!.split(','),
+    });
+  }
+  return mounts;
+}
+
+type StatfsResult = { ok: true; st: StatsFs } | { ok: false; err: Error };
+
+export class FilesystemCollector implements Collector {
+  readonly name = 'filesystem';
+  private readonly mountPointsExclude: RegExp;
+  private readonly fsTypesExclude: RegExp;
+  /** Mount points whose statfs timed out and has not returned yet. */
+  private readonly stuck = new Set<string>();
+
+  constructor(private readonly ctx: CollectorContext) {
+    this.mountPointsExclude = compileFlagRegex('collector.filesystem.mount-points-exclude', ctx.opts.filesystemMountPointsExclude);
+    this.fsTypesExclude = compileFlagRegex('collector.filesystem.fs-types-exclude', ctx.opts.filesystemFsTypesExclude);
+  }
+
+  async update(out: MetricSet): Promise<void> {
+    const { rootfs } = this.ctx.paths;
+    const seen = new Set<string>();
+    const pending: Promise<void>[] = [];
+    for (const m of this.mounts()) {
+      const mountPoint = stripRootfs(rootfs, m.mountPoint);
+      if (this.mountPointsExclude.test(mountPoint) || this.fsTypesExclude.test(m.fsType)) continue;
+      const key = `${m.device}\u0000${mountPoint}\u0000${m.fsType}`;
+      if (seen.has(key)) continue; // bind mounts and over-mounts repeat the same triple
+      seen.add(key);
+      const lv = [m.device, mountPoint, m.fsType];
+      if (this.stuck.has(mountPoint)) {
+        this.ctx.logger.debug('Mount point is in an unresponsive state', { mountpoint: mountPoint });
+        out.add(deviceErrorDesc, 1, ...lv);
+        continue;
+      }
+      pending.push(this.statfsWithTimeout(join(rootfs, mountPoint), mountPoint).then((r) => {
+        if (!r.ok) {
+          this.ctx.logger.debug('Error on statfs() system call', { rootfs: join(rootfs, mountPoint), err: r.err });
+          out.add(deviceErrorDesc, 1, ...lv);
+          return;
+        }
+        const { st } = r;
+        out.add(deviceErrorDesc, 0, ...lv);
+        out.add(sizeDesc, st.blocks * st.bsize, ...lv);
+        out.add(freeDesc, st.bfree * st.bsize, ...lv);
+        out.add(availDesc, st.bavail * st.bsize, ...lv);
+        out.add(filesDesc, st.files, ...lv);
+        out.add(filesFreeDesc, st.ffree, ...lv);
+        out.add(readonlyDesc, m.options.includes('ro') ? 1 : 0, ...lv);
+      }));
+    }
+    await Promise.all(pending);
+  }
+
+  /** The host's mounts: PID 1's view, or our own when hidepid hides PID 1. */
+  private mounts(): Mount[] {
+    try {
+      return parseMountinfo(readText(procPath(this.ctx.paths, '1/mountinfo')));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      this.ctx.logger.debug('Reading /proc/1/mountinfo failed, falling back to /proc/self/mountinfo', { err });
+      return parseMountinfo(readText(procPath(this.ctx.paths, 'self/mountinfo')));
+    }
+  }
+
+  private statfsWithTimeout(path: string, mountPoint: string): Promise<StatfsResult> {
+    return new Promise((resolve) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        this.stuck.add(mountPoint);
+        this.ctx.logger.warn('Mount point timed out, it is being labeled as stale and will not be monitored until it responds', {
+          mountpoint: mountPoint, timeout_ms: this.ctx.opts.filesystemMountTimeoutMs,
+        });
+        resolve({ ok: false, err: new Error(`statfs timed out after ${this.ctx.opts.filesystemMountTimeoutMs}ms`) });
+      }, this.ctx.opts.filesystemMountTimeoutMs);
+      statfs(path, (err, st) => {
+        if (timedOut) {
+          // The late answer is dropped: that scrape is long gone. The mount is usable again.
+          this.stuck.delete(mountPoint);
+          this.ctx.logger.info('Mount point has recovered, monitoring will resume', { mountpoint: mountPoint });
+          return;
+        }
+        clearTimeout(timer);
+        resolve(err ? { ok: false, err } : { ok: true, st });
+      });
+    });
+  }
+}
+
+/** Mount points as the host sees them: with --path.rootfs=/host, "/host/boot" is reported as "/boot". */
+export function stripRootfs(rootfs: string, mountPoint: string): string {
+  if (rootfs === '/' || rootfs === '') return mountPoint;
+  const prefix = rootfs.replace(/\/+$/, '');
+  if (mountPoint !== prefix && !mountPoint.startsWith(`${prefix}/`)) return mountPoint;
+  return mountPoint.slice(prefix.length) || '/';
+}
+
+export const filesystemFactory: CollectorFactory = { name: 'filesystem', defaultEnabled: true, create: (ctx) => new FilesystemCollector(ctx) };

@@ -1,0 +1,45 @@
+// meminfo: every /proc/meminfo field as node_memory_<Field>[_bytes] (collector/meminfo_linux.go):
+// "Active(anon)" becomes Active_anon, fields with a kB unit are multiplied by 1024 and get _bytes.
+import { procPath, readText, type Collector } from '../collector.js';
+import { MetricDesc, type MetricSet } from '../exposition.js';
+import type { CollectorContext, CollectorFactory } from './context.js';
+
+export function parseMeminfo(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    // Some kernels (CentOS 6) print empty lines.
+    if (parts.length < 2 || parts[0] === '') continue;
+    let value = Number(parts[1]);
+    if (!Number.isFinite(value) || parts[1] === '') throw new Error(`invalid value in meminfo: ${JSON.stringify(line)}`);
+    let key = parts[0]!.replace(/:$/, '').replace(/\((.*)\)/, '_$1');
+    if (parts.length === 3) {
+      value *= 1024; // the kernel's unit is always kB
+      key += '_bytes';
+    } else if (parts.length !== 2) {
+      throw new Error(`invalid line in meminfo: ${JSON.stringify(line)}`);
+    }
+    out.set(key, value);
+  }
+  return out;
+}
+
+export class MeminfoCollector implements Collector {
+  readonly name = 'meminfo';
+  /** Descs by field, built on first sight: the field set is fixed for a running kernel. */
+  private readonly descs = new Map<string, MetricDesc>();
+  constructor(private readonly ctx: CollectorContext) {}
+
+  update(out: MetricSet): void {
+    for (const [key, value] of parseMeminfo(readText(procPath(this.ctx.paths, 'meminfo')))) {
+      let desc = this.descs.get(key);
+      if (desc === undefined) {
+        desc = new MetricDesc(`node_memory_${key}`, `Memory information field ${key}.`, 'gauge');
+        this.descs.set(key, desc);
+      }
+      out.add(desc, value);
+    }
+  }
+}
+
+export const meminfoFactory: CollectorFactory = { name: 'meminfo', defaultEnabled: true, create: (ctx) => new MeminfoCollector(ctx) };

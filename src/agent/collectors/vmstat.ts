@@ -1,0 +1,35 @@
+// vmstat: the /proc/vmstat fields matching --collector.vmstat.fields, untyped as node_exporter
+// exposes them (collector/vmstat_linux.go).
+import { procPath, readText, type Collector } from '../collector.js';
+import { compileFlagRegex } from '../device-filter.js';
+import { MetricDesc, type MetricSet } from '../exposition.js';
+import type { CollectorContext, CollectorFactory } from './context.js';
+
+export class VmstatCollector implements Collector {
+  readonly name = 'vmstat';
+  private readonly fields: RegExp;
+  private readonly descs = new Map<string, MetricDesc>();
+
+  constructor(private readonly ctx: CollectorContext) {
+    this.fields = compileFlagRegex('collector.vmstat.fields', ctx.opts.vmstatFields);
+  }
+
+  update(out: MetricSet): void {
+    for (const line of readText(procPath(this.ctx.paths, 'vmstat')).split('\n')) {
+      const parts = line.trim().split(/\s+/);
+      if (parts.length !== 2 || parts[0] === '') continue;
+      const [key, raw] = parts as [string, string];
+      if (!this.fields.test(key)) continue;
+      const value = Number(raw);
+      if (raw === '' || !Number.isFinite(value)) throw new Error(`invalid value in /proc/vmstat: ${JSON.stringify(line)}`);
+      let desc = this.descs.get(key);
+      if (desc === undefined) {
+        desc = new MetricDesc(`node_vmstat_${key}`, `/proc/vmstat information field ${key}.`, 'untyped');
+        this.descs.set(key, desc);
+      }
+      out.add(desc, value);
+    }
+  }
+}
+
+export const vmstatFactory: CollectorFactory = { name: 'vmstat', defaultEnabled: true, create: (ctx) => new VmstatCollector(ctx) };

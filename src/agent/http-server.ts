@@ -1,0 +1,93 @@
+// The agent's HTTP surface, on node:http (no uWS, no undici: the agent must stay small):
+//   <telemetry-path>   the scrape; `collect[]=name` runs only those collectors, `exclude[]=name` skips them
+//   /                  a landing page linking to the metrics (liveness probes can use it)
+// Anything else is 404. Responses are gzipped when the scraper asks, as promhttp does.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import type { Collector } from './collector.js';
+import type { Logger } from './logger.js';
+import { scrape } from './scrape.js';
+
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+export interface ServerConfig {
+  collectors: readonly Collector[];
+  telemetryPath: string;
+  maxRequests: number;
+  logger: Logger;
+}
+
+export function createAgentServer(cfg: ServerConfig): Server {
+  const byName = new Map(cfg.collectors.map((c) => [c.name, c]));
+  let inFlight = 0;
+  const landing = `<html>
+<head><title>pillion agent</title></head>
+<body>
+<h1>pillion agent</h1>
+<p>node_exporter-compatible node metrics</p>
+<p><a href="${cfg.telemetryPath}">Metrics</a></p>
+</body>
+</html>
+`;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      reply(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', { allow: 'GET, HEAD' });
+      return;
+    }
+    if (url.pathname === cfg.telemetryPath) {
+      const selected = selectCollectors(byName, url.searchParams.getAll('collect[]'), url.searchParams.getAll('exclude[]'));
+      if (typeof selected === 'string') {
+        reply(res, 400, 'text/plain; charset=utf-8', `Couldn't create filtered metrics handler: ${selected}\n`);
+        return;
+      }
+      if (cfg.maxRequests > 0 && inFlight >= cfg.maxRequests) {
+        reply(res, 503, 'text/plain; charset=utf-8', `Limit of concurrent requests reached (${cfg.maxRequests}), try again later.\n`);
+        return;
+      }
+      inFlight++;
+      let body: string;
+      try {
+        body = (await scrape(selected, cfg.logger)).render();
+      } finally {
+        inFlight--;
+      }
+      const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+      if (gzip) reply(res, 200, CONTENT_TYPE, gzipSync(body), { 'content-encoding': 'gzip' });
+      else reply(res, 200, CONTENT_TYPE, body);
+      return;
+    }
+    if (url.pathname === '/') {
+      reply(res, 200, 'text/html; charset=UTF-8', landing);
+      return;
+    }
+    reply(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // scrape() contains collector failures, so reaching here is a bug in the agent itself.
+      cfg.logger.error('error serving request', { url: req.url, err });
+      if (!res.headersSent) reply(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    });
+  });
+}
+
+/** Applies collect[] / exclude[]; a name that is not an enabled collector is an error, as in node_exporter. */
+export function selectCollectors(byName: ReadonlyMap<string, Collector>, collect: string[], exclude: string[]): Collector[] | string {
+  for (const name of [...collect, ...exclude]) {
+    if (!byName.has(name)) return `missing collector: ${name}`;
+  }
+  if (collect.length > 0 && exclude.length > 0) return 'collect[] and exclude[] are mutually exclusive';
+  if (collect.length > 0) return [...new Set(collect)].map((n) => byName.get(n)!);
+  const skip = new Set(exclude);
+  return [...byName.values()].filter((c) => !skip.has(c.name));
+}
+
+function reply(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+  const buf = typeof body === 'string' ? Buffer.from(body) : body;
+  res.writeHead(status, { 'content-type': type, 'content-length': buf.length, ...extra });
+  res.end(res.req.method === 'HEAD' ? undefined : buf);
+}

@@ -1,0 +1,59 @@
+// `pillion agent`: the node_exporter-compatible node agent (issue 6). Loads only the agent's own
+// modules and node built-ins: no uWS app, no undici pools.
+import { startAgent, type RunningAgent } from './agent.js';
+import { COLLECTOR_DEFAULTS } from './collectors/index.js';
+import { parseFlags, usage, UsageError, type AgentOptions } from './flags.js';
+import { createLogger } from './logger.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
+import { readFileSync } from 'node:fs';
+
+/** Read here, not imported from cli.ts: importing cli.ts would run the CLI. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: AgentOptions;
+  try {
+    opts = parseFlags(argv, COLLECTOR_DEFAULTS);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`pillion agent: error: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (opts.help) {
+    process.stdout.write(usage(COLLECTOR_DEFAULTS));
+    return EXIT_OK;
+  }
+  if (opts.version) {
+    process.stdout.write(`pillion agent ${version()}\n`);
+    return EXIT_OK;
+  }
+  const logger = createLogger(opts.logLevel);
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent(opts, logger);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pillion agent: error: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    logger.error('cannot start the agent', { err });
+    return EXIT_FAILURE;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info('Received signal, shutting down', { signal });
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve();
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  await agent.close();
+  return EXIT_OK;
+}
