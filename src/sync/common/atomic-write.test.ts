@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-write.js';
+
+test('replaces the file, keeps its mode, leaves no temp file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pillion-aw-'));
+  const p = join(dir, 'cfg.json');
+  await writeFile(p, 'old');
+  await chmod(p, 0o600);
+  await writeFileAtomic(p, Buffer.from('new'));
+  assert.equal(await readFile(p, 'utf8'), 'new');
+  assert.equal((await stat(p)).mode & 0o777, 0o600);
+  assert.deepEqual(await readdir(dir), ['cfg.json']);
+});
+
+test('a failed write leaves the destination and no temp file behind', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pillion-aw-'));
+  const p = join(dir, 'sub-that-does-not-exist', 'cfg.json');
+  await assert.rejects(writeFileAtomic(p, Buffer.from('x')), { code: 'ENOENT' });
+  assert.deepEqual(await readdir(dir), []);
+});
