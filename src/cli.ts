@@ -59,7 +59,8 @@ async function run(argv: string[]): Promise<number> {
 }
 
 run(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  // Exit explicitly: a stopped server mode may still hold handles (closed sockets linger in uWS).
+  (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`pillion: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;

@@ -1,0 +1,295 @@
+// The main thread of `pillion proxy`: owns the config, the stat registry, the admin port and the data
+// planes (itself, or worker threads), reloads on SIGHUP or file change, restarts dead workers, and
+// runs the drain on SIGTERM or /quitquitquit.
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { createServer } from 'node:net';
+import { AdminServer, type AdminControl } from '../admin/server.js';
+import { loadConfig, type Overrides } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { ConfigError } from '../config/validate.js';
+import { nativeFront } from '../front/uws.js';
+import type { ServerStats } from '../stats/names.js';
+import { StatRegistry, newStatBuffer, sumStats } from '../stats/registry.js';
+import type { ExtraSample } from '../stats/render.js';
+import { log } from '../util/log.js';
+import type { StatPlan } from './data-plane.js';
+import { countEstablished } from './connections.js';
+import { LocalPlane, WorkerPlane, type Plane } from './planes.js';
+import { redact } from './redact.js';
+
+export interface SupervisorOptions {
+  configFile?: string;
+  overrides: Overrides;
+  watch: boolean;
+}
+
+export class Supervisor implements AdminControl {
+  readonly registry = new StatRegistry();
+  private readonly serverStats: ServerStats;
+  private readonly mainStats = new Float64Array(newStatBuffer());
+  private config!: Config;
+  private planes: Plane[] = [];
+  private admin: AdminServer | null = null;
+  private adminPort = 0;
+  private draining = false;
+  private healthFailed = false;
+  private readonly startedAt = Date.now();
+  private watcher: FSWatcher | null = null;
+  private reloadTimer: NodeJS.Timeout | null = null;
+  private stopped!: Promise<number>;
+  private resolveStopped!: (code: number) => void;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.serverStats = this.registry.server();
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  /** Starts everything; resolves with the exit code when the proxy has stopped. */
+  async run(): Promise<number> {
+    this.config = loadConfig(this.opts.configFile, this.opts.overrides).config; // throws ConfigError
+    await this.claimPorts(this.config);
+    const plan = this.plan(this.config);
+    const n = this.config.concurrency;
+    this.planes = n === 1
+      ? [new LocalPlane(newStatBuffer())]
+      : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), i, (p, code) => this.onWorkerDeath(p, code)));
+    await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
+    this.admin = new AdminServer(this);
+    this.adminPort = await this.admin.listen(this.config.admin.address, this.config.admin.port);
+    this.installSignals();
+    if (this.opts.watch && this.opts.configFile !== undefined) this.watchFile(this.opts.configFile);
+    log.info(this.startLine());
+    return this.stopped;
+  }
+
+  private startLine(): string {
+    const c = this.config;
+    const ls = c.listeners.map((l) => {
+      const targets = [...new Set(l.routes.map((r) => r.cluster ?? 'direct_response'))].map((name) => {
+        const cl = c.clusters.find((x) => x.name === name);
+        return cl ? `${name} (${cl.endpoints.join(', ')})` : name;
+      });
+      return `listener ${l.name} on http://${l.address}:${l.port} -> ${targets.join(', ')}`;
+    });
+    return `pillion proxy: ${ls.join('; ')}; admin on http://${c.admin.address}:${this.adminPort}; ` +
+      `${c.concurrency} worker${c.concurrency > 1 ? ' threads' : ' (main thread)'}; ` +
+      `uWS ${nativeFront ? 'native binary' : 'SLOW JavaScript fallback (native binary did not load)'}; ` +
+      `config ${this.opts.configFile ?? '(embedded default)'}`;
+  }
+
+  /**
+   * uWS listens with SO_REUSEPORT, so a stale process on our port would silently get part of the
+   * traffic. A plain exclusive bind first tells us the port is really free. Port 0 becomes a fixed free
+   * port here, so that every worker thread binds the same one.
+   */
+  private async claimPorts(config: Config): Promise<void> {
+    for (const l of config.listeners) {
+      l.port = await probePort(l.address, l.port).catch((err: NodeJS.ErrnoException) => {
+        throw new StartError(err.code === 'EADDRINUSE'
+          ? `listener ${l.name}: ${l.address}:${l.port} is already in use (another pillion, or a stale process?)`
+          : `listener ${l.name}: cannot bind ${l.address}:${l.port}: ${err.message}`);
+      });
+    }
+  }
+
+  private plan(config: Config): StatPlan {
+    const plan: StatPlan = { listeners: {}, clusters: {} };
+    for (const l of config.listeners) plan.listeners[l.name] = this.registry.listener(l.name);
+    for (const c of config.clusters) plan.clusters[c.name] = this.registry.cluster(c.name);
+    return plan;
+  }
+
+  // --- reload ------------------------------------------------------------------------------------
+
+  /** Validates first; a bad config is refused with the reason in the log, and the old one keeps serving. */
+  async reload(reason: string): Promise<boolean> {
+    if (this.draining) return false;
+    let next: Config;
+    try {
+      next = loadConfig(this.opts.configFile, this.opts.overrides).config;
+      for (const l of next.listeners) {
+        const old = this.config.listeners.find((o) => o.name === l.name && o.address === l.address);
+        // Keep a port that was picked at start (port 0), and claim new ones.
+        if (old !== undefined && (l.port === 0 || l.port === old.port)) l.port = old.port;
+        else await this.claimPorts({ ...next, listeners: [l] });
+      }
+      if (next.concurrency !== this.config.concurrency) {
+        log.warn('config reload: concurrency changes need a restart; keeping the old value', { old: this.config.concurrency, new: next.concurrency });
+        next.concurrency = this.config.concurrency;
+      }
+      const plan = this.plan(next);
+      await Promise.all(this.planes.map((p) => p.apply(next, plan)));
+    } catch (err) {
+      this.mainStats[this.serverStats.reloadRejected]++;
+      log.error(`config reload (${reason}) refused; the previous config keeps serving`, { reason: (err as Error).message });
+      return false;
+    }
+    this.config = next;
+    this.mainStats[this.serverStats.reloadSuccess]++;
+    log.info(`config reloaded (${reason})`, { listeners: next.listeners.length, clusters: next.clusters.length });
+    return true;
+  }
+
+  private watchFile(file: string): void {
+    let last = safeRead(file);
+    const onChange = () => {
+      // Editors and config-sync replace files by rename: re-arm the watch on the new inode.
+      if (this.reloadTimer !== null) clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => {
+        this.reloadTimer = null;
+        this.watcher?.close();
+        this.watcher = tryWatch(file, onChange);
+        const now = safeRead(file);
+        if (now === null || now === last) return;
+        last = now;
+        void this.reload('file changed');
+      }, 100);
+    };
+    this.watcher = tryWatch(file, onChange);
+    // fs.watch misses changes on some filesystems (and a ConfigMap's symlink swap): poll as a safety net.
+    setInterval(onChange, 2000).unref();
+  }
+
+  // --- workers -----------------------------------------------------------------------------------
+
+  private onWorkerDeath(plane: WorkerPlane, code: number): void {
+    if (this.draining) return;
+    this.mainStats[this.serverStats.workerRestarts]++;
+    log.error('worker thread died; starting a new one', { worker: plane.index, code });
+    // Its gauges described requests that are gone now.
+    this.registry.stats.forEach((s, i) => { if (s.type === 'gauge') plane.stats[i] = 0; });
+    plane.respawn();
+    plane.apply(this.config, this.plan(this.config)).catch((err: unknown) => log.error('restarted worker failed to start', { worker: plane.index, err }));
+  }
+
+  // --- drain -------------------------------------------------------------------------------------
+
+  private installSignals(): void {
+    process.on('SIGTERM', () => void this.drain('SIGTERM'));
+    process.on('SIGINT', () => void this.drain('SIGINT'));
+    process.on('SIGHUP', () => void this.reload('SIGHUP'));
+  }
+
+  /**
+   * /ready turns 503 at once; for drain_time responses carry `Connection: close` so clients move to
+   * other instances; then the listeners close and in-flight requests get up to drain_timeout.
+   */
+  async drain(reason: string): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const { drain_time_ms: drainTime, drain_timeout_ms: drainTimeout } = this.config;
+    log.info(`draining (${reason})`, { drain_time_ms: drainTime, drain_timeout_ms: drainTimeout });
+    this.watcher?.close();
+    await Promise.all(this.planes.map((p) => p.startDrain()));
+    await sleep(drainTime);
+    await Promise.all(this.planes.map((p) => p.stopListening()));
+    const idle = (await Promise.all(this.planes.map((p) => p.waitIdle(drainTimeout)))).every(Boolean);
+    if (!idle) log.warn('drain timeout: closing requests still in flight');
+    await Promise.all(this.planes.map((p) => p.close()));
+    await this.admin?.close();
+    log.info('stopped');
+    this.resolveStopped(0);
+  }
+
+  // --- admin -------------------------------------------------------------------------------------
+
+  ready(): { ok: boolean; state: string } {
+    if (this.draining) return { ok: false, state: 'DRAINING' };
+    if (this.healthFailed) return { ok: false, state: 'FAILED' };
+    return { ok: true, state: 'LIVE' };
+  }
+
+  setHealthcheckFailed(failed: boolean): void {
+    this.healthFailed = failed;
+    log.info(failed ? 'health check failed by admin' : 'health check restored by admin');
+  }
+
+  statValues(): Float64Array {
+    return sumStats(this.registry, [this.mainStats, ...this.planes.map((p) => p.stats)]);
+  }
+
+  extraSamples(): ExtraSample[] {
+    const out: ExtraSample[] = [
+      { family: 'envoy_server_live', statName: 'server.live', type: 'gauge', help: '1 while serving, 0 while draining', labels: '', value: this.draining ? 0 : 1 },
+      { family: 'envoy_server_uptime', statName: 'server.uptime', type: 'gauge', help: 'Seconds since start', labels: '', value: Math.floor((Date.now() - this.startedAt) / 1000) },
+      { family: 'envoy_server_concurrency', statName: 'server.concurrency', type: 'gauge', help: 'Worker threads', labels: '', value: this.config.concurrency },
+      { family: 'envoy_server_memory_physical_size', statName: 'server.memory_physical_size', type: 'gauge', help: 'Resident set size of the process in bytes', labels: '', value: process.memoryUsage.rss() },
+    ];
+    // uWS does not tell JavaScript about HTTP connections, so open connections are counted from the
+    // kernel's socket table at scrape time rather than on the request path.
+    const established = countEstablished(this.config.listeners.map((l) => l.port));
+    for (const l of this.config.listeners) {
+      const addr = `${l.address}_${l.port}`;
+      out.push({ family: 'envoy_listener_downstream_cx_active', statName: `listener.${addr}.downstream_cx_active`, type: 'gauge', help: 'Open downstream connections (from /proc/net/tcp)', labels: `{envoy_listener_address="${addr}"}`, value: established.get(l.port) ?? 0 });
+    }
+    return out;
+  }
+
+  configDump(): unknown {
+    return redact({ source: this.opts.configFile ?? '(embedded default)', config: this.config });
+  }
+
+  clustersText(): string {
+    let out = '';
+    for (const c of this.config.clusters) {
+      out += `${c.name}::default_priority::max_connections::${c.max_connections}\n`;
+      for (const e of c.endpoints) {
+        const host = new URL(e).host;
+        out += `${c.name}::${host}::health_flags::healthy\n${c.name}::${host}::weight::1\n`;
+      }
+    }
+    return out;
+  }
+
+  clustersJson(): unknown {
+    return {
+      cluster_statuses: this.config.clusters.map((c) => ({
+        name: c.name,
+        lb_policy: c.lb_policy,
+        host_statuses: c.endpoints.map((e) => ({ address: e, health_status: { eds_health_status: 'HEALTHY' }, weight: 1 })),
+      })),
+    };
+  }
+
+  quit(): void {
+    void this.drain('/quitquitquit');
+  }
+}
+
+/** A failure to start (a port taken): exit 1, not 2, because the config itself is fine. */
+export class StartError extends Error {}
+
+function probePort(host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host, port, exclusive: true }, () => {
+      const bound = (s.address() as { port: number }).port;
+      s.close(() => resolve(bound));
+    });
+  });
+}
+
+function safeRead(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    log.warn('cannot read the config file', { file, err });
+    return null;
+  }
+}
+
+function tryWatch(file: string, onChange: () => void): FSWatcher | null {
+  try {
+    return watch(file, { persistent: false }, onChange);
+  } catch (err) {
+    log.warn('cannot watch the config file; polling only', { file, err });
+    return null;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export { ConfigError };

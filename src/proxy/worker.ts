@@ -1,0 +1,29 @@
+// A worker thread's entry: one DataPlane, driven by the supervisor's calls (see planes.ts).
+import { parentPort, workerData } from 'node:worker_threads';
+import { log, configureLog } from '../util/log.js';
+import { DataPlane } from './data-plane.js';
+import type { WorkerCall, WorkerReply } from './planes.js';
+
+const { buffer, index } = workerData as { buffer: SharedArrayBuffer; index: number };
+configureLog({ component: `pillion worker ${index}` });
+const dp = new DataPlane(new Float64Array(buffer));
+
+async function handle(m: WorkerCall): Promise<unknown> {
+  switch (m.op) {
+    case 'apply': return dp.apply(m.config, m.plan);
+    case 'startDrain': return dp.startDrain();
+    case 'stopListening': return dp.stopListening();
+    case 'waitIdle': return dp.waitIdle(m.timeoutMs);
+    case 'close': return dp.close();
+  }
+}
+
+parentPort!.on('message', (m: WorkerCall) => {
+  handle(m).then(
+    (value) => parentPort!.postMessage({ id: m.id, ok: true, value } satisfies WorkerReply),
+    (err: unknown) => {
+      log.error('worker call failed', { op: m.op, err });
+      parentPort!.postMessage({ id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies WorkerReply);
+    },
+  );
+});
