@@ -84,6 +84,13 @@ function createStats(r: Registry): Stats {
   };
 }
 
+type Decision =
+  | { action: 'copy'; hashed: number }
+  | { action: 'unchanged'; hashed: number }
+  | { action: 'adopted' | 'touched'; hashed: number; entry: ManifestEntry };
+const COPY: Decision = { action: 'copy', hashed: 0 };
+const UNCHANGED: Decision = { action: 'unchanged', hashed: 0 };
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class FileSync {
@@ -142,16 +149,16 @@ export class FileSync {
     const toCopy: Array<[string, FileStat]> = [];
     for (const [rel, st] of scan.files) {
       try {
-        const decision = await this.decide(rel, st, manifest.files[rel]);
-        if (decision === 'copy') toCopy.push([rel, st]);
-        else if (decision === 'unchanged') report.unchanged++;
+        const d = await this.decide(rel, st, manifest.files[rel]);
+        report.hashed += d.hashed;
+        if (d.action === 'copy') toCopy.push([rel, st]);
+        else if (d.action === 'unchanged') report.unchanged++;
         else {
-          manifest.files[rel] = decision.entry;
+          manifest.files[rel] = d.entry;
           dirty = true;
-          if (decision.kind === 'adopted') report.adopted.push(rel);
+          if (d.action === 'adopted') report.adopted.push(rel);
           else report.unchanged++;
         }
-        if (decision !== 'copy' && decision !== 'unchanged') report.hashed += decision.hashed;
       } catch (err) {
         this.fileError(report, rel, 'compare', err);
       }
@@ -210,40 +217,37 @@ export class FileSync {
     this.opts.log.warn('file is still being written, not copied this round', { file: rel });
   }
 
-  private async decide(
-    rel: string, st: FileStat, entry: ManifestEntry | undefined,
-  ): Promise<'copy' | 'unchanged' | { kind: 'adopted' | 'touched'; entry: ManifestEntry; hashed: number }> {
+  private async decide(rel: string, st: FileStat, entry: ManifestEntry | undefined): Promise<Decision> {
     const destPath = join(this.opts.dest, rel);
     let d;
     try {
       d = await lstat(destPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'copy';
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return COPY;
       throw err;
     }
     if (!d.isFile()) throw new Error(`destination ${rel} exists and is not a regular file`);
-    if (d.size !== st.size) return 'copy';
+    if (d.size !== st.size) return COPY;
     const destUntouched = entry !== undefined && entry.size === d.size && entry.destMtimeMs === d.mtimeMs;
     if (destUntouched) {
-      if (entry.size === st.size && entry.mtimeMs === st.mtimeMs) return 'unchanged';
+      if (entry.size === st.size && entry.mtimeMs === st.mtimeMs) return UNCHANGED;
       // Same size, new mtime: often a rewrite with the same bytes (a touch, a restore). Hash to be sure.
       const srcHash = await sha256File(join(this.opts.source, rel));
-      if (srcHash !== entry.sha256) return 'copy';
-      const when = new Date(st.mtimeMs);
-      await utimes(destPath, when, when);
-      const after = await lstat(destPath);
-      return { kind: 'touched', hashed: 1, entry: { ...entry, mtimeMs: st.mtimeMs, destMtimeMs: after.mtimeMs } };
+      if (srcHash !== entry.sha256) return { action: 'copy', hashed: 1 };
+      return { action: 'touched', hashed: 1, entry: await this.alignMtime(destPath, st, srcHash, entry.syncedAt) };
     }
     // First sight of this destination file (or someone changed it): compare bytes.
     const [srcHash, destHash] = await Promise.all([sha256File(join(this.opts.source, rel)), sha256File(destPath)]);
-    if (srcHash !== destHash) return 'copy';
+    if (srcHash !== destHash) return { action: 'copy', hashed: 2 };
+    return { action: 'adopted', hashed: 2, entry: await this.alignMtime(destPath, st, srcHash, new Date(this.now()).toISOString()) };
+  }
+
+  /** Gives an equal destination file the source's mtime, so the next round decides on size+mtime alone. */
+  private async alignMtime(destPath: string, st: FileStat, sha256: string, syncedAt: string): Promise<ManifestEntry> {
     const when = new Date(st.mtimeMs);
     await utimes(destPath, when, when);
     const after = await lstat(destPath);
-    return {
-      kind: 'adopted', hashed: 2,
-      entry: { size: st.size, mtimeMs: st.mtimeMs, destMtimeMs: after.mtimeMs, sha256: srcHash, syncedAt: new Date(this.now()).toISOString() },
-    };
+    return { size: st.size, mtimeMs: st.mtimeMs, destMtimeMs: after.mtimeMs, sha256, syncedAt };
   }
 
   /**
