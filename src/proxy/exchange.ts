@@ -82,6 +82,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   resumeUpstream: (() => void) | null = null;
   body: RequestBody | null = null;
   requestBytes = 0;
+  /** We paused the uWS socket. uWS's resume() on a socket that is not paused stalls the body, so
+   *  only a pause of ours is ever undone. */
+  clientPaused = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -123,7 +126,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.fail(LOCAL_REPLIES.bodyTooLarge, true);
       return;
     }
-    if (ab.byteLength > 0 && !body.push(Buffer.from(ab.slice(0)))) this.res.pause();
+    if (ab.byteLength > 0 && !body.push(Buffer.from(ab.slice(0))) && !this.clientPaused) {
+      this.clientPaused = true;
+      this.res.pause();
+    }
     if (isLast) body.push(null);
   }
 
@@ -296,6 +302,10 @@ export class RequestBody extends Readable {
   }
 
   override _read(): void {
-    if (!this.ex.clientGone && !this.readableEnded) this.ex.res.resume();
+    const ex = this.ex;
+    if (ex.clientPaused && !ex.clientGone) {
+      ex.clientPaused = false;
+      ex.res.resume();
+    }
   }
 }

@@ -31,6 +31,7 @@ export class Supervisor implements AdminControl {
   private planes: Plane[] = [];
   private admin: AdminServer | null = null;
   private adminPort = 0;
+  private started = false;
   private draining = false;
   private healthFailed = false;
   private readonly startedAt = Date.now();
@@ -48,14 +49,20 @@ export class Supervisor implements AdminControl {
   async run(): Promise<number> {
     this.config = loadConfig(this.opts.configFile, this.opts.overrides).config; // throws ConfigError
     await this.claimPorts(this.config);
+    // The admin port first: it is bound exclusively, so a second pillion fails here before it has
+    // touched any listener; /ready says PRE_INITIALIZING until the listeners are up.
+    this.admin = new AdminServer(this);
+    const { address, port } = this.config.admin;
+    this.adminPort = await this.admin.listen(address, port).catch((err: NodeJS.ErrnoException) => {
+      throw new StartError(`admin: cannot bind ${address}:${port}: ${err.code === 'EADDRINUSE' ? 'already in use' : err.message}`);
+    });
     const plan = this.plan(this.config);
     const n = this.config.concurrency;
     this.planes = n === 1
       ? [new LocalPlane(newStatBuffer())]
       : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), i, (p, code) => this.onWorkerDeath(p, code)));
     await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
-    this.admin = new AdminServer(this);
-    this.adminPort = await this.admin.listen(this.config.admin.address, this.config.admin.port);
+    this.started = true;
     this.installSignals();
     if (this.opts.watch && this.opts.configFile !== undefined) this.watchFile(this.opts.configFile);
     log.info(this.startLine());
@@ -194,6 +201,7 @@ export class Supervisor implements AdminControl {
   // --- admin -------------------------------------------------------------------------------------
 
   ready(): { ok: boolean; state: string } {
+    if (!this.started) return { ok: false, state: 'PRE_INITIALIZING' };
     if (this.draining) return { ok: false, state: 'DRAINING' };
     if (this.healthFailed) return { ok: false, state: 'FAILED' };
     return { ok: true, state: 'LIVE' };
