@@ -180,6 +180,10 @@ export async function main(argv: string[]): Promise<number> {
     return outcome === null ? EXIT_FAILURE : EXIT_OK;
   }
 
+  // Handlers go in before anything slow, so an early SIGTERM still gets the clean stop (and a
+  // SIGHUP never hits the default action, which would kill us).
+  const signals = watchProcessSignals(() => sync.syncNow());
+  log.info('signal handlers installed: SIGTERM/SIGINT stop, SIGHUP syncs now');
   let server: StatusServer | null = null;
   if (opts.status !== null) {
     try {
@@ -187,6 +191,7 @@ export async function main(argv: string[]): Promise<number> {
       log.info('status server listening', { addr: `${opts.status.host}:${server.port}` });
     } catch (err) {
       log.error('cannot start the status server', { addr: `${opts.status.host}:${opts.status.port}`, error: errorText(err) });
+      signals.dispose();
       return EXIT_FAILURE;
     }
   }
@@ -210,7 +215,6 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const signals = watchProcessSignals(() => sync.syncNow());
   const running = sync.run();
   const sig = await Promise.race([signals.stopped, running.then(() => null)]);
   log.info('stopping', { signal: sig ?? 'none' });

@@ -107,6 +107,14 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // Handlers go in before anything slow, so an early SIGTERM still gets the clean stop (and a
+  // SIGHUP never hits the default action, which would kill us).
+  const loop = new FileSyncLoop(sync, {
+    mode: cfg.mode, intervalMs: cfg.periodMs, jitter: cfg.jitter, backoffBaseMs: cfg.backoffBaseMs, backoffMaxMs: cfg.backoffMaxMs,
+    debounceMs: Math.min(cfg.settleMs, 1000),
+  }, log, registry);
+  const signals = watchProcessSignals(() => loop.poke());
+  log.info('signal handlers installed: SIGTERM/SIGINT stop after a final sync, SIGHUP syncs now');
   let server: StatusServer | null = null;
   if (cfg.status !== null) {
     try {
@@ -114,14 +122,10 @@ export async function main(argv: string[]): Promise<number> {
       log.info('status server listening', { addr: `${cfg.status.host}:${server.port}` });
     } catch (err) {
       log.error('cannot start the status server', { addr: `${cfg.status.host}:${cfg.status.port}`, error: errorText(err) });
+      signals.dispose();
       return EXIT_FAILURE;
     }
   }
-
-  const loop = new FileSyncLoop(sync, {
-    mode: cfg.mode, intervalMs: cfg.periodMs, jitter: cfg.jitter, backoffBaseMs: cfg.backoffBaseMs, backoffMaxMs: cfg.backoffMaxMs,
-    debounceMs: Math.min(cfg.settleMs, 1000),
-  }, log, registry);
 
   let watcher: FSWatcher | null = null;
   if (cfg.mode === 'on-change') {
@@ -140,7 +144,6 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const signals = watchProcessSignals(() => loop.poke());
   const running = loop.run();
   const sig = await signals.stopped;
   log.info('stopping', { signal: sig });

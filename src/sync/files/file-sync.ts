@@ -196,6 +196,7 @@ export class FileSync {
     if (!this.readyFlag) {
       this.readyFlag = true;
       this.stats.ready.set(1);
+      log.info('first round done: ready', { files: scan.files.size });
     }
     const changed = report.copied.length + report.deleted.length + report.adopted.length + report.unstable.length + report.failed.length;
     (changed > 0 ? log.info : log.debug)('round done', {
