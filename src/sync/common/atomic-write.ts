@@ -3,7 +3,7 @@
 // destination's own directory (a temp in /tmp could be on another mount, turning rename into a copy).
 // fsync before rename makes the data durable before the name points at it; fsync of the directory
 // makes the rename itself survive a crash.
-import { open, rename, unlink, stat } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -65,4 +65,44 @@ export async function writeFileAtomic(dest: string, data: Uint8Array, opts: Atom
   } finally {
     if (!renamed) await unlink(tmp).catch(() => undefined); // best effort: the write error is the one to report
   }
+}
+
+function pidIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive but not ours to signal; only ESRCH proves the writer is gone.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Removes temp files left in `dir` by a writer that died mid-write (SIGKILL, OOM kill, node
+ * eviction). The writer's pid is in the name; a temp whose writer is still alive is left alone.
+ * `onlyFor` limits the sweep to temps of one destination file name (config-sync shares its
+ * directory with other writers). Returns the paths removed.
+ */
+export async function sweepStaleTemps(dir: string, onlyFor?: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    throw err;
+  }
+  for (const name of names) {
+    const at = name.indexOf(TEMP_MARKER);
+    if (at === -1 || (onlyFor !== undefined && name.slice(0, at) !== `.${onlyFor}`)) continue;
+    const pid = Number(name.slice(at + TEMP_MARKER.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid || pidIsAlive(pid)) continue;
+    try {
+      await unlink(join(dir, name));
+      removed.push(join(dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return removed;
 }

@@ -2,8 +2,8 @@
 // differ from what is on disk, then tell the app. A failure at any step leaves the destination as
 // it was, logs at warn, counts in pillion_config_sync_failures_total{reason}, and backs off.
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { writeFileAtomic } from '../common/atomic-write.js';
+import { basename, dirname } from 'node:path';
+import { sweepStaleTemps, writeFileAtomic } from '../common/atomic-write.js';
 import { backoffDelay, jitteredInterval, type Random } from '../common/backoff.js';
 import { errorText, type Logger } from '../common/log.js';
 import type { Counter, Gauge, Registry } from '../common/metrics.js';
@@ -51,6 +51,7 @@ interface Stats {
   consecutiveFailures: Gauge;
   ready: Gauge;
   configBytes: Gauge;
+  tempsSwept: Counter;
 }
 
 function createStats(r: Registry): Stats {
@@ -69,6 +70,7 @@ function createStats(r: Registry): Stats {
     consecutiveFailures: r.gauge(`${p}consecutive_failures`, 'Failed rounds since the last good one.'),
     ready: r.gauge(`${p}ready`, '1 once a good config is on disk, as /ready reports.'),
     configBytes: r.gauge(`${p}config_bytes`, 'Size of the last good config.'),
+    tempsSwept: r.counter(`${p}temp_files_swept_total`, 'Temp files of a writer that died mid-write, removed at startup.'),
   };
 }
 
@@ -82,6 +84,7 @@ export class ConfigSync {
   private failures = 0;
   private stopping = false;
   private readyFlag = false;
+  private swept = false;
 
   constructor(private readonly opts: ConfigSyncOptions) {
     this.stats = createStats(opts.registry);
@@ -96,6 +99,7 @@ export class ConfigSync {
   /** One round. Resolves with what happened; rejects with a SyncFailure. */
   async syncOnce(): Promise<Outcome> {
     const { source, log } = this.opts;
+    if (!this.swept) await this.sweep();
     this.stats.polls.inc();
     let outcome: Outcome;
     let result;
@@ -126,6 +130,21 @@ export class ConfigSync {
     this.markGood();
     if (this.notifyPending) await this.notify();
     return outcome;
+  }
+
+  /** Once: a previous instance killed mid-write leaves a temp beside the destination. */
+  private async sweep(): Promise<void> {
+    this.swept = true;
+    try {
+      const removed = await sweepStaleTemps(dirname(this.opts.dest), basename(this.opts.dest));
+      if (removed.length > 0) {
+        this.stats.tempsSwept.inc(removed.length);
+        this.opts.log.warn('removed temp files left by a writer that died mid-write', { files: removed });
+      }
+    } catch (err) {
+      this.stats.failures.write.inc();
+      this.opts.log.warn('cannot sweep stale temp files', { dir: dirname(this.opts.dest), error: errorText(err) });
+    }
   }
 
   private markGood(): void {

@@ -7,8 +7,9 @@
 //   no manifest entry, destination same size -> hash both; same -> adopt, else copy
 // Files modified within the settle time are re-checked after it and skipped (until a later round)
 // if they moved: never copy a file that is still being written.
-import { lstat, rmdir, unlink, utimes } from 'node:fs/promises';
+import { lstat, readdir, rmdir, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { sweepStaleTemps } from '../common/atomic-write.js';
 import { backoffDelay, jitteredInterval } from '../common/backoff.js';
 import { errorText, type Logger } from '../common/log.js';
 import type { Counter, Gauge, Registry } from '../common/metrics.js';
@@ -55,6 +56,7 @@ interface Stats {
   unreadableDirs: Counter;
   deletionsRefused: Counter;
   manifestProblems: Counter;
+  tempsSwept: Counter;
   files: Gauge;
   lastSuccess: Gauge;
   lastDuration: Gauge;
@@ -77,6 +79,7 @@ function createStats(r: Registry): Stats {
     unreadableDirs: r.counter(`${p}skipped_total`, 'Source entries not synced, by kind.', { kind: 'unreadable_dir' }),
     deletionsRefused: r.counter(`${p}deletions_refused_total`, 'Rounds that refused to propagate deletions because the source looked empty.'),
     manifestProblems: r.counter(`${p}manifest_problems_total`, 'Manifests found unreadable or malformed at startup (replaced).'),
+    tempsSwept: r.counter(`${p}temp_files_swept_total`, 'Temp files of a copy that died mid-write (SIGKILL, OOM), removed at startup.'),
     files: r.gauge(`${p}source_files`, 'Files in the source that pass the filters, at the last round.'),
     lastSuccess: r.gauge(`${p}last_success_timestamp_seconds`, 'Unix time of the last round that finished (0 before the first).'),
     lastDuration: r.gauge(`${p}last_round_duration_seconds`, 'How long the last round took.'),
@@ -123,7 +126,27 @@ export class FileSync {
       this.opts.log.warn('manifest unusable, starting a new one (files will be re-hashed, not re-copied if equal)', { path: this.opts.manifestPath, problem });
     }
     this.manifest = manifest;
+    await this.sweepDest();
     return manifest;
+  }
+
+  /** Once, at startup: walks the destination and removes temps of copies whose process died. */
+  private async sweepDest(): Promise<void> {
+    const walk = async (dir: string): Promise<void> => {
+      const removed = await sweepStaleTemps(dir);
+      if (removed.length > 0) {
+        this.stats.tempsSwept.inc(removed.length);
+        this.opts.log.warn('removed temp files left by a copy that died mid-write', { files: removed.length, dir });
+      }
+      for (const e of await readdir(dir, { withFileTypes: true })) if (e.isDirectory()) await walk(join(dir, e.name));
+    };
+    try {
+      await walk(this.opts.dest);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // no destination yet: nothing to sweep
+      this.stats.fileErrors.inc();
+      this.opts.log.warn('cannot sweep stale temp files in the destination', { error: errorText(err) });
+    }
   }
 
   /** One full round. Throws only when the round as a whole cannot run (source root unreadable). */
