@@ -1,3 +1,5 @@
+import type { FrontKind } from '../front/types.js';
+
 // pillion's own config, after validation: every default filled in, every duration in milliseconds.
 // The file format is documented in docs/config.md and published as JSON Schema in
 // docs/config.schema.json (for editors); src/config/validate.ts is the authority.
@@ -39,6 +41,8 @@ export interface ListenerConfig {
   name: string;
   address: string;
   port: number;
+  /** `uws` (default, fastest) or `node` (node:http: pipelining, any method, 400 on malformed input). */
+  front: FrontKind;
   routes: RouteConfig[];
 }
 

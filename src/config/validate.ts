@@ -120,24 +120,31 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
     seen.set(l.name, i);
   });
 
+  const concurrency = c.int(root.concurrency, ['concurrency'], 1, 1, 256);
+  const nodeFront = listeners.findIndex((l) => l.front === 'node');
+  // node:net cannot share a port between worker threads (no SO_REUSEPORT before Node 23).
+  if (concurrency > 1 && nodeFront >= 0) c.fail(['listeners', nodeFront, 'front'], "'node' needs concurrency 1 (worker threads cannot share a node:http port)");
   return {
     admin,
     listeners,
     clusters,
-    concurrency: c.int(root.concurrency, ['concurrency'], 1, 1, 256),
+    concurrency,
     drain_time_ms: c.duration(root.drain_time, ['drain_time'], 5000),
     drain_timeout_ms: c.duration(root.drain_timeout, ['drain_timeout'], 30_000),
   };
 }
 
 function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): ListenerConfig {
-  const o = c.object(v, path, ['name', 'address', 'port', 'routes']);
+  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'routes']);
+  const front = o.front ?? 'uws';
+  if (front !== 'uws' && front !== 'node') c.fail([...path, 'front'], "must be 'uws' or 'node'");
   const routes = c.array(o.routes, [...path, 'routes']).map((r, i) => route(c, r, [...path, 'routes', i], clusters));
   if (routes.length === 0) c.fail([...path, 'routes'], 'needs at least one route');
   return {
     name: c.string(o.name, [...path, 'name'], `listener_${String(path[1])}`),
     address: c.string(o.address, [...path, 'address'], '0.0.0.0'),
     port: c.port(o.port, [...path, 'port']),
+    front,
     routes,
   };
 }

@@ -28,12 +28,12 @@ export class DataPlane {
     for (const lc of config.listeners) {
       const routes = lc.routes.map((r) => new Route(r, r.cluster !== undefined ? clusters.get(r.cluster)! : null));
       const old = this.listeners.get(lc.name);
-      if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port) {
+      if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front) {
         old.routes = routes;
         next.set(lc.name, old);
         continue;
       }
-      const l = new Listener(lc.name, lc.address, lc.port, routes, this.stats, plan.listeners[lc.name]!);
+      const l = new Listener(lc.name, lc.address, lc.port, lc.front, routes, this.stats, plan.listeners[lc.name]!);
       await l.start();
       next.set(lc.name, l);
     }

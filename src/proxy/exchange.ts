@@ -10,7 +10,7 @@
 //     pauses undici; uWS's onWritable writes the rest and calls undici's resume().
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { HttpResponse } from '../front/uws.js';
+import type { FrontResponse } from '../front/types.js';
 import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply } from '../errors/local-reply.js';
 import type { ClusterStats, ListenerStats } from '../stats/names.js';
 import type { Endpoint } from '../upstream/cluster.js';
@@ -31,7 +31,7 @@ export interface ListenerContext {
 let corkTarget: Exchange | null = null;
 let corkChunk: Buffer | null = null;
 let corkReply: LocalReply | null = null;
-let corkRes: HttpResponse | null = null;
+let corkRes: FrontResponse | null = null;
 let corkClose = false;
 
 function corkedData(): void { corkTarget!.writeChunk(corkChunk!); }
@@ -39,16 +39,16 @@ function corkedComplete(): void { corkTarget!.writeEnd(); }
 function corkedReply(): void { writeLocalReply(corkRes!, corkReply!, corkClose); }
 
 /** Writes one of the proxy's own responses (already corked, or inside a uWS handler). */
-export function writeLocalReply(res: HttpResponse, r: LocalReply, close: boolean): void {
-  res.writeStatus(r.status)
-    .writeHeader('content-type', 'text/plain')
-    .writeHeader('x-pillion-error', r.flag);
+export function writeLocalReply(res: FrontResponse, r: LocalReply, close: boolean): void {
+  res.writeStatus(r.status);
+  res.writeHeader('content-type', 'text/plain');
+  res.writeHeader('x-pillion-error', r.flag);
   if (close) res.writeHeader('connection', 'close');
   res.end(r.body, close);
 }
 
 /** Same, from outside a uWS handler (an undici callback or a timer). */
-export function sendLocalReply(res: HttpResponse, r: LocalReply, close: boolean): void {
+export function sendLocalReply(res: FrontResponse, r: LocalReply, close: boolean): void {
   corkRes = res; corkReply = r; corkClose = close;
   res.cork(corkedReply);
   corkRes = null; corkReply = null;
@@ -87,7 +87,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   clientPaused = false;
 
   constructor(
-    readonly res: HttpResponse,
+    readonly res: FrontResponse,
     readonly ctx: ListenerContext,
     readonly cs: ClusterStats,
     readonly endpoint: Endpoint,
@@ -116,17 +116,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.body !== null) this.body.destroy();
   }
 
-  /** uWS: a piece of the request body. The ArrayBuffer is emptied when we return, so copy it. */
-  onClientData(ab: ArrayBuffer, isLast: boolean): void {
+  /** A piece of the request body, owned by us (the front copied it if it had to). */
+  onClientData(chunk: Buffer, isLast: boolean): void {
     const body = this.body;
     if (body === null || this.state === State.Done) return;
-    this.requestBytes += ab.byteLength;
+    this.requestBytes += chunk.byteLength;
     if (this.requestBytes > this.maxRequestBytes) {
       this.ctx.stats[this.ctx.ls.rqTooLarge]++;
       this.fail(LOCAL_REPLIES.bodyTooLarge, true);
       return;
     }
-    if (ab.byteLength > 0 && !body.push(Buffer.from(ab.slice(0))) && !this.clientPaused) {
+    if (chunk.byteLength > 0 && !body.push(chunk) && !this.clientPaused) {
       this.clientPaused = true;
       this.res.pause();
     }

@@ -1,10 +1,13 @@
-// A listener: one uWS app on one address, its routes, and the request handler that turns a uWS
-// request into an undici dispatch. Everything the handler needs is resolved when the config loads
-// (routes with their cluster objects, stat slots); per request it copies the head out of uWS's
-// stack-allocated HttpRequest, checks it, matches a route and dispatches.
+// A listener: one front (a uWS app, or a node:http server with `front: node`) on one address, its
+// routes, and the request handler that turns a request into an undici dispatch. Everything the handler
+// needs is resolved when the config loads (routes with their cluster objects, stat slots); per request
+// it copies the head out of the front, checks it, matches a route and dispatches.
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { closeApp, createApp, listen, closeListenSocket, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
+import { createNodeServer, listenNode, type NodeExchange } from '../front/node.js';
+import type { FrontKind, FrontRequest, FrontResponse } from '../front/types.js';
+import { closeApp, closeListenSocket, createApp, listen, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
 import { LOCAL_REPLIES } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
 import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
@@ -12,29 +15,41 @@ import { finishRequestHead, head, visitRequestHeader } from './headers.js';
 import { matchRoute, type Route } from './router.js';
 
 const textDecoder = new TextDecoder();
+/** uWS's limit is set from the environment in front/uws.ts; node's comes from here. Envoy: 60 KiB. */
+const MAX_HEADER_BYTES = 60 * 1024;
 
 export class Listener implements ListenerContext {
   draining = false;
   active = 0;
   routes: readonly Route[];
-  private readonly app: TemplatedApp;
-  private socket: ListenSocket | null = null;
   port = 0;
+  private app: TemplatedApp | null = null;
+  private socket: ListenSocket | null = null;
+  private server: Server | null = null;
 
   constructor(
     readonly name: string,
     readonly address: string,
     readonly configuredPort: number,
+    readonly front: FrontKind,
     routes: readonly Route[],
     readonly stats: Float64Array,
     readonly ls: ListenerStats,
   ) {
     this.routes = routes;
-    this.app = createApp();
-    this.app.any('/*', (res, req) => this.onRequest(res, req));
   }
 
   async start(): Promise<void> {
+    if (this.front === 'node') {
+      this.server = createNodeServer({
+        onRequest: (ex) => this.onNodeRequest(ex),
+        onClientError: (status) => this.onClientError(status),
+      }, MAX_HEADER_BYTES);
+      this.port = await listenNode(this.server, this.address, this.configuredPort);
+      return;
+    }
+    this.app = createApp();
+    this.app.any('/*', (res, req) => this.onUwsRequest(res, req));
     const { socket, port } = await listen(this.app, this.address, this.configuredPort);
     this.socket = socket;
     this.port = port;
@@ -46,17 +61,43 @@ export class Listener implements ListenerContext {
       closeListenSocket(this.socket);
       this.socket = null;
     }
+    this.server?.close();
   }
 
   /** Drops every connection, idle or not (the end of a drain). */
   close(): void {
     this.stopListening();
-    closeApp(this.app);
+    if (this.app !== null) closeApp(this.app);
+    this.server?.closeAllConnections();
   }
 
-  private onRequest(res: HttpResponse, req: HttpRequest): void {
-    // Copy everything out of `req` now: it is only valid during this call. getCaseSensitiveMethod()
-    // first, because getMethod() lowercases the method in place.
+  private onUwsRequest(res: HttpResponse, req: HttpRequest): void {
+    const ex = this.handle(res, req, res);
+    if (ex !== null && ex.body !== null) {
+      // uWS empties the ArrayBuffer when the callback returns: copy what we keep.
+      res.onData((ab, isLast) => ex.onClientData(Buffer.from(ab.slice(0)), isLast));
+    }
+  }
+
+  private onNodeRequest(nx: NodeExchange): void {
+    const ex = this.handle(nx, nx, nx);
+    if (ex !== null && ex.body !== null) nx.onData((chunk, isLast) => ex.onClientData(chunk, isLast));
+  }
+
+  private onClientError(status: string): void {
+    const s = this.stats;
+    s[this.ls.rqTotal]++;
+    s[this.ls.rq1xx + status.charCodeAt(0) - 49]++;
+    s[status.startsWith('501') ? this.ls.rqNotImplemented : this.ls.rqBad]++;
+  }
+
+  /**
+   * The request path shared by both fronts. Returns the exchange when the request went upstream (the
+   * caller then wires the body), or null when it was answered here.
+   */
+  private handle(res: FrontResponse, req: FrontRequest, remoteOf: HttpResponse | NodeExchange): Exchange | null {
+    // Copy everything out of `req` now: uWS's is only valid during this call. getCaseSensitiveMethod()
+    // first, because uWS's getMethod() lowercases the method in place.
     const method = req.getCaseSensitiveMethod();
     const path = req.getUrl();
     const query = req.getQuery();
@@ -70,33 +111,34 @@ export class Listener implements ListenerContext {
       stats[ls.rqBad]++;
       stats[ls.rq4xx]++;
       writeLocalReply(res, LOCAL_REPLIES.badRequest, true);
-      return;
+      return null;
     }
     const route = matchRoute(this.routes, path, head.headers);
     if (route === null) {
       stats[ls.rqNoRoute]++;
       stats[ls.rq4xx]++;
       writeLocalReply(res, LOCAL_REPLIES.noRoute, this.draining);
-      return;
+      return null;
     }
     if (route.cluster === null) {
       stats[ls.rqDirect]++;
       stats[ls.rq1xx + route.directStatus.charCodeAt(0) - 49]++;
-      res.writeStatus(route.directStatus).end(route.directBody, this.draining);
-      return;
+      res.writeStatus(route.directStatus);
+      res.end(route.directBody, this.draining);
+      return null;
     }
     if (method === 'CONNECT') {
       // A tunnel, not a request: out of scope for a reverse proxy (Envoy refuses it by default too).
       stats[ls.rqNotImplemented]++;
       stats[ls.rq5xx]++;
       writeLocalReply(res, LOCAL_REPLIES.notImplemented, true);
-      return;
+      return null;
     }
     if (head.contentLength > route.maxRequestBytes) {
       stats[ls.rqTooLarge]++;
       stats[ls.rq4xx]++;
       writeLocalReply(res, LOCAL_REPLIES.bodyTooLarge, true);
-      return;
+      return null;
     }
     const cluster = route.cluster;
     const endpoint = cluster.pick();
@@ -104,11 +146,13 @@ export class Listener implements ListenerContext {
       stats[cluster.stats.noHealthy]++;
       stats[ls.rq5xx]++;
       writeLocalReply(res, LOCAL_REPLIES.noHealthyUpstream, this.draining);
-      return;
+      return null;
     }
 
     const headers = head.headers;
-    const remote = textDecoder.decode(res.getRemoteAddressAsText());
+    const remote = this.front === 'uws'
+      ? textDecoder.decode((remoteOf as HttpResponse).getRemoteAddressAsText())
+      : (remoteOf as NodeExchange).remoteAddress();
     if (head.forwardedForIndex >= 0) headers[head.forwardedForIndex + 1] += `, ${remote}`;
     else headers.push('x-forwarded-for', remote);
     headers.push('x-forwarded-proto', 'http');
@@ -120,22 +164,21 @@ export class Listener implements ListenerContext {
 
     const ex = new Exchange(res, this, cluster.stats, endpoint, method === 'HEAD', route.maxRequestBytes);
     res.onAborted(() => ex.onClientAborted());
-    let body: RequestBody | null = null;
     if (head.chunked || head.contentLength > 0) {
-      body = ex.body = new RequestBody(ex);
+      ex.body = new RequestBody(ex);
       // undici must not see a destroyed stream's error as unhandled.
-      body.on('error', noop);
-      res.onData((ab, isLast) => ex.onClientData(ab, isLast));
+      ex.body.on('error', noop);
     }
     const opts: Dispatcher.DispatchOptions = {
       method,
       path: route.rewritePath(query === '' || query === undefined ? path : `${path}?${query}`),
       headers,
-      body,
+      body: ex.body,
       headersTimeout: route.timeoutMs,
       bodyTimeout: route.idleTimeoutMs,
     };
     endpoint.pool.dispatch(opts, ex);
+    return ex;
   }
 }
 
