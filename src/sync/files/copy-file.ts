@@ -55,7 +55,8 @@ export async function copyFileAtomic(src: string, dest: string, expected: FileSt
         bytes += bytesRead;
       }
       await output.chmod(expected.mode & 0o7777);
-      const mtime = new Date(expected.mtimeMs);
+      // Seconds as a number, not a Date: a Date truncates to the millisecond, a double keeps ~0.1 µs.
+      const mtime = expected.mtimeMs / 1000;
       await output.utimes(mtime, mtime);
       await output.sync();
     } finally {

@@ -268,7 +268,7 @@ export class FileSync {
 
   /** Gives an equal destination file the source's mtime, so the next round decides on size+mtime alone. */
   private async alignMtime(destPath: string, st: FileStat, sha256: string, syncedAt: string): Promise<ManifestEntry> {
-    const when = new Date(st.mtimeMs);
+    const when = st.mtimeMs / 1000; // seconds as a double: a Date would truncate to the millisecond
     await utimes(destPath, when, when);
     const after = await lstat(destPath);
     return { size: st.size, mtimeMs: st.mtimeMs, destMtimeMs: after.mtimeMs, sha256, syncedAt };
