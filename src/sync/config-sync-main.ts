@@ -17,7 +17,8 @@ import { HttpPostNotifier, NoNotifier, PidFileSignalNotifier, ProcessNameSignalN
 import type { ConfigSource } from './config/source.js';
 import { createValidator, formatForPath, type ConfigFormat } from './config/validate.js';
 
-const FLAGS: Record<string, FlagSpec> = {
+/** Exported so the docs test can check that every example in docs/sync.md uses real flags. */
+export const CONFIG_SYNC_FLAGS: Record<string, FlagSpec> = {
   url: { kind: 'string', help: 'source: an http(s) URL (conditional GET with ETag / Last-Modified)' },
   file: { kind: 'string', help: 'source: a local file' },
   'configmap-dir': { kind: 'string', help: 'source: a mounted ConfigMap directory (with --key); follows the ..data symlink swap' },
@@ -32,6 +33,7 @@ const FLAGS: Record<string, FlagSpec> = {
   signal: { kind: 'string', help: 'signal to send after a change (default HUP), with --pid-file or --signal-process-name' },
   'pid-file': { kind: 'string', help: 'notify: signal the pid in this file' },
   'signal-process-name': { kind: 'string', help: 'notify: signal every process with this name (shared process namespace)' },
+  'signal-process-arg': { kind: 'string', help: 'with --signal-process-name: only processes that have this exact argument (e.g. proxy)' },
   'reload-url': { kind: 'string', help: 'notify: POST to this URL after a change' },
   interval: { kind: 'string', help: 'poll interval (default 30s)' },
   jitter: { kind: 'string', help: 'poll interval jitter as a fraction, 0-1 (default 0.1 = ±10%)' },
@@ -102,6 +104,8 @@ function wire(flags: ReturnType<typeof parseFlags>, timeoutMs: number, maxBytes:
 
   const pidFile = flagString(flags, 'pid-file');
   const procName = flagString(flags, 'signal-process-name');
+  const procArg = flagString(flags, 'signal-process-arg');
+  if (procArg !== undefined && procName === undefined) throw new UsageError('--signal-process-arg goes with --signal-process-name');
   const reloadUrl = flagString(flags, 'reload-url');
   const signalText = flagString(flags, 'signal');
   if ([pidFile, procName, reloadUrl].filter((x) => x !== undefined).length > 1) {
@@ -111,7 +115,7 @@ function wire(flags: ReturnType<typeof parseFlags>, timeoutMs: number, maxBytes:
   const signal = parseSignal('signal', signalText ?? 'HUP');
   let notifier: Notifier = new NoNotifier();
   if (pidFile !== undefined) notifier = new PidFileSignalNotifier(pidFile, signal);
-  else if (procName !== undefined) notifier = new ProcessNameSignalNotifier(procName, signal);
+  else if (procName !== undefined) notifier = new ProcessNameSignalNotifier(procName, signal, procArg);
   else if (reloadUrl !== undefined) {
     try {
       new URL(reloadUrl);
@@ -135,9 +139,9 @@ export async function main(argv: string[]): Promise<number> {
   let validate;
   let opts;
   try {
-    flags = parseFlags(argv, FLAGS);
+    flags = parseFlags(argv, CONFIG_SYNC_FLAGS);
     if (flagBool(flags, 'help')) {
-      process.stdout.write(helpText('Usage: pillion config-sync (--url U | --file F | --configmap-dir D --key K) --dest PATH [options]', FLAGS, FOOTER));
+      process.stdout.write(helpText('Usage: pillion config-sync (--url U | --file F | --configmap-dir D --key K) --dest PATH [options]', CONFIG_SYNC_FLAGS, FOOTER));
       return EXIT_OK;
     }
     const level = parseLevel(flagString(flags, 'log-level'));

@@ -15,7 +15,8 @@ import { PathFilter } from './files/glob.js';
 
 export const MANIFEST_NAME = '.pillion-sync-manifest.json';
 
-const FLAGS: Record<string, FlagSpec> = {
+/** Exported so the docs test can check that every example in docs/sync.md uses real flags. */
+export const FILE_SYNC_FLAGS: Record<string, FlagSpec> = {
   source: { kind: 'string', help: 'directory to back up (required)' },
   dest: { kind: 'string', help: 'destination directory, e.g. a mounted volume (required)' },
   include: { kind: 'list', help: 'only paths matching this glob (`*.db`, `data/**`); default everything' },
@@ -46,9 +47,9 @@ function inside(child: string, parent: string): boolean {
 export async function main(argv: string[]): Promise<number> {
   let cfg;
   try {
-    const flags = parseFlags(argv, FLAGS);
+    const flags = parseFlags(argv, FILE_SYNC_FLAGS);
     if (flagBool(flags, 'help')) {
-      process.stdout.write(helpText('Usage: pillion file-sync --source DIR --dest DIR [options]', FLAGS, FOOTER));
+      process.stdout.write(helpText('Usage: pillion file-sync --source DIR --dest DIR [options]', FILE_SYNC_FLAGS, FOOTER));
       return EXIT_OK;
     }
     const level = parseLevel(flagString(flags, 'log-level'));

@@ -46,9 +46,11 @@ function stopApp(child: ChildProcess): Promise<void> {
   });
 }
 
-async function syncWith(dir: string, notifier: Notifier): Promise<{ sync: ConfigSync; src: string; registry: Registry; lines: string[] }> {
+async function syncWith(dir: string, notifier: Notifier, destExists = true): Promise<{ sync: ConfigSync; src: string; registry: Registry; lines: string[] }> {
   const src = join(dir, 'src.json');
   await writeFile(src, '{"v":1}');
+  // The app is running on an older config: the first sync replaces it, so the app must be told.
+  if (destExists) await writeFile(join(dir, 'dest.json'), '{"v":0}');
   const registry = new Registry();
   const { log, lines } = captureLogger('config-sync');
   const sync = new ConfigSync({
@@ -77,11 +79,28 @@ test('signal by pid file: one SIGHUP per change, none when nothing changed', asy
   }
 });
 
+test('creating the destination does not signal: no app can have loaded a file that did not exist', async () => {
+  const dir = await tempDir('notify-create');
+  const app = await startApp(dir);
+  try {
+    const { sync, src } = await syncWith(dir, new PidFileSignalNotifier(app.pidFile, 'SIGHUP'), false);
+    assert.equal(await sync.syncOnce(), 'updated');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await app.hups(), 0);
+    await writeFile(src, '{"v":2}');
+    await sync.syncOnce();
+    await waitFor('HUP on replace', async () => (await app.hups()) === 1);
+  } finally {
+    await stopApp(app.child);
+  }
+});
+
 test('signal by process name (shared process namespace)', async () => {
   const dir = await tempDir('notify-name');
   const app = await startApp(dir);
   try {
     assert.deepEqual(await findProcessesByName(app.name), [app.child.pid]);
+    assert.deepEqual(await findProcessesByName(app.name, 'no-such-arg'), []);
     const { sync } = await syncWith(dir, new ProcessNameSignalNotifier(app.name, 'SIGHUP'));
     await sync.syncOnce();
     await waitFor('HUP by name', async () => (await app.hups()) === 1);

@@ -102,6 +102,7 @@ export class ConfigSync {
     if (!this.swept) await this.sweep();
     this.stats.polls.inc();
     let outcome: Outcome;
+    let replaced = false;
     let result;
     try {
       result = await source.fetch();
@@ -110,12 +111,16 @@ export class ConfigSync {
     }
     if (result.kind === 'not_modified') {
       this.stats.notModified.inc();
-      outcome = this.lastGood !== null && (await this.writeIfChanged(this.lastGood)) ? 'restored' : 'not_modified';
+      const wrote = this.lastGood === null ? 'same' : await this.writeIfChanged(this.lastGood);
+      outcome = wrote === 'same' ? 'not_modified' : 'restored';
+      replaced = wrote === 'replaced';
     } else {
       this.stats.downloads.inc();
       const verdict = this.opts.validate(result.body);
       if (!verdict.ok) throw new SyncFailure('invalid', `refused config from ${source.description}, keeping the last good one: ${verdict.reason}`);
-      outcome = (await this.writeIfChanged(result.body)) ? 'updated' : 'unchanged';
+      const wrote = await this.writeIfChanged(result.body);
+      outcome = wrote === 'same' ? 'unchanged' : 'updated';
+      replaced = wrote === 'replaced';
       source.accept();
       this.lastGood = result.body;
       this.stats.configBytes.set(result.body.length);
@@ -123,8 +128,10 @@ export class ConfigSync {
     if (outcome === 'updated' || outcome === 'restored') {
       this.stats.updates.inc();
       this.stats.lastUpdate.set(this.now() / 1000);
-      // With no notifier the app watches the file itself: nothing to tell, nothing to log.
-      this.notifyPending = !(this.opts.notifier instanceof NoNotifier);
+      // Tell the app only when a file it may have loaded was replaced. A file that did not exist
+      // cannot be loaded yet (the app, held by /ready, typically starts after it), and signalling a
+      // process that is not there yet would only log a warning. With no notifier the app watches.
+      if (replaced && !(this.opts.notifier instanceof NoNotifier)) this.notifyPending = true;
       log.info('config written', { dest: this.opts.dest, bytes: this.lastGood?.length, outcome });
     }
     this.markGood();
@@ -172,11 +179,13 @@ export class ConfigSync {
   }
 
   /** Compares with the bytes on disk (not a remembered hash) so an edited or deleted file is repaired. */
-  private async writeIfChanged(body: Buffer): Promise<boolean> {
+  private async writeIfChanged(body: Buffer): Promise<'same' | 'created' | 'replaced'> {
     const { dest } = this.opts;
+    let existed = false;
     try {
       const current = await readFile(dest);
-      if (current.equals(body)) return false;
+      if (current.equals(body)) return 'same';
+      existed = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         throw new SyncFailure('write', `cannot read ${dest} to compare: ${errorText(err)}`);
@@ -188,7 +197,7 @@ export class ConfigSync {
     } catch (err) {
       throw new SyncFailure('write', `cannot write ${dest}: ${errorText(err)}`);
     }
-    return true;
+    return existed ? 'replaced' : 'created';
   }
 
   /** A round that never throws: failures are logged, counted and turned into the next delay. */

@@ -36,9 +36,10 @@ const COMM_LEN = 15;
 /**
  * Finds processes by name in /proc: the kernel's `comm`, or the base name of argv[0] or argv[1]
  * (a script run by an interpreter, such as `node /usr/local/bin/pillion proxy`, is `node` in comm).
- * Our own pid is never a match.
+ * `withArg` narrows the match to processes with that exact argument (`proxy`, so that a HUP for
+ * `pillion proxy` never reaches another pillion mode). Our own pid is never a match.
  */
-export async function findProcessesByName(name: string, procRoot = '/proc'): Promise<number[]> {
+export async function findProcessesByName(name: string, withArg?: string, procRoot = '/proc'): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir(procRoot)) {
     if (!/^\d+$/.test(entry)) continue;
@@ -54,6 +55,7 @@ export async function findProcessesByName(name: string, procRoot = '/proc'): Pro
     }
     const a0 = argv[0] ? basename(argv[0]) : '';
     const a1 = argv[1] ? basename(argv[1]) : '';
+    if (withArg !== undefined && !argv.includes(withArg)) continue;
     if (comm === name.slice(0, COMM_LEN) || a0 === name || a1 === name) pids.push(pid);
   }
   return pids;
@@ -61,13 +63,15 @@ export async function findProcessesByName(name: string, procRoot = '/proc'): Pro
 
 export class ProcessNameSignalNotifier implements Notifier {
   readonly description: string;
-  constructor(private readonly name: string, private readonly signal: NodeJS.Signals, private readonly procRoot = '/proc') {
-    this.description = `signal ${signal} to processes named ${name}`;
+  constructor(
+    private readonly name: string, private readonly signal: NodeJS.Signals, private readonly withArg?: string, private readonly procRoot = '/proc',
+  ) {
+    this.description = `signal ${signal} to processes named ${name}${withArg === undefined ? '' : ` with argument ${withArg}`}`;
   }
 
   async notify(): Promise<void> {
-    const pids = await findProcessesByName(this.name, this.procRoot);
-    if (pids.length === 0) throw new Error(`no process named ${this.name} (is shareProcessNamespace on?)`);
+    const pids = await findProcessesByName(this.name, this.withArg, this.procRoot);
+    if (pids.length === 0) throw new Error(`no process matches: ${this.description} (is shareProcessNamespace on?)`);
     let signalled = 0;
     for (const pid of pids) {
       try {
