@@ -1,0 +1,54 @@
+// The common setup of the integration tests: an in-process origin and a proxy in front of it, with
+// one listener on the chosen front (uWS, the default, or node:http).
+import type { FrontKind } from '../../src/front/types.js';
+import { Origin } from './origin.js';
+import { indent, startProxy, yamlConfig, type Proxy, type ProxyOptions } from './proxy.js';
+
+export const FRONTS: readonly FrontKind[] = ['uws', 'node'];
+
+export interface Fixture {
+  origin: Origin;
+  proxy: Proxy;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an origin and a proxy whose listener `ingress` routes everything to cluster `local_app`
+ * (the origin). `routes` replaces the default catch-all route; `clusters` adds clusters.
+ */
+export async function startFixture(opts: {
+  front?: FrontKind;
+  routes?: string;
+  clusters?: string;
+  extra?: string;
+  proxy?: ProxyOptions;
+} = {}): Promise<Fixture> {
+  const origin = new Origin();
+  await origin.start();
+  let proxy: Proxy;
+  try {
+    proxy = await startProxy({
+      ...opts.proxy,
+      config: yamlConfig({
+        front: opts.front ?? 'uws',
+        routes: opts.routes ?? `
+          - name: default
+            match: { prefix: / }
+            cluster: local_app`,
+        clusters: `- name: local_app\n  endpoints: [${origin.url}]\n${opts.clusters !== undefined ? indent(opts.clusters, 0) : ''}`,
+        extra: opts.extra,
+      }),
+    });
+  } catch (err) {
+    await origin.stop();
+    throw err;
+  }
+  return {
+    origin,
+    proxy,
+    async stop() {
+      await proxy.stop();
+      await origin.stop();
+    },
+  };
+}
