@@ -133,6 +133,51 @@ test('auth header from a file: sent, re-read when rotated, never logged', async 
   }
 });
 
+test('with an auth header, a redirect is refused instead of followed (the header could leak)', async () => {
+  const { createServer } = await import('node:http');
+  let reachedOther = 0;
+  const other = createServer((_req, res) => { reachedOther++; res.writeHead(200).end('{}'); });
+  await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+  const otherUrl = `http://localhost:${(other.address() as import('node:net').AddressInfo).port}/steal`;
+  const redirector = createServer((_req, res) => { res.writeHead(302, { location: otherUrl }).end(); });
+  await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+  try {
+    const dir = await tempDir('cs-redirect');
+    process.env.PILLION_TEST_KEY = 'key-abc123';
+    const url = `http://127.0.0.1:${(redirector.address() as import('node:net').AddressInfo).port}/c.json`;
+    const source = new HttpSource({ url, timeoutMs: 2000, maxBytes: 1024, auth: { header: 'X-Api-Key', value: { env: 'PILLION_TEST_KEY' } } });
+    const { sync, lines } = makeSync(source, join(dir, 'a.json'));
+    assert.equal((await sync.round()).outcome, null);
+    assert.equal(reachedOther, 0);
+    assert.ok(lines.some((l) => l.includes('answered 302 (a redirect)')), lines.join(''));
+    assert.ok(!lines.join('').includes('key-abc123'));
+    // Without auth, redirects are followed.
+    const { sync: plain } = makeSync(new HttpSource({ url, timeoutMs: 2000, maxBytes: 1024 }), join(dir, 'b.json'));
+    assert.equal(await plain.syncOnce(), 'updated');
+    assert.equal(reachedOther, 1);
+  } finally {
+    delete process.env.PILLION_TEST_KEY;
+    for (const s of [other, redirector]) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+});
+
+test('an oversized body is refused without being buffered whole', async () => {
+  const centre = new ConfigCentre();
+  const url = await centre.start();
+  try {
+    const dir = await tempDir('cs-big');
+    centre.set(JSON.stringify({ pad: 'x'.repeat(5000) }));
+    const { sync, lines } = makeSync(new HttpSource({ url, timeoutMs: 2000, maxBytes: 1000 }), join(dir, 'a.json'));
+    assert.equal((await sync.round()).outcome, null);
+    assert.ok(lines.some((l) => l.includes('over --max-bytes 1000')), lines.join(''));
+  } finally {
+    await centre.stop();
+  }
+});
+
 test('source down: failures counted, backoff grows, not ready until the first good sync', async () => {
   const centre = new ConfigCentre();
   const url = await centre.start();

@@ -81,7 +81,10 @@ export class HttpSource implements ConfigSource {
     }
     let res: Response;
     try {
-      res = await fetch(this.opts.url, { headers, signal: AbortSignal.timeout(this.opts.timeoutMs), redirect: 'follow' });
+      // With an auth header, redirects are not followed: fetch drops Authorization on a cross-origin
+      // redirect, but not a custom header such as X-Api-Key, which would leak to the other host.
+      const redirect = secret === null ? 'follow' : 'manual';
+      res = await fetch(this.opts.url, { headers, signal: AbortSignal.timeout(this.opts.timeoutMs), redirect });
     } catch (err) {
       // fetch wraps the real reason (ECONNREFUSED, timeout) in `cause`.
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -95,6 +98,10 @@ export class HttpSource implements ConfigSource {
         throw new SourceError(`GET ${redactUrl(this.opts.url)} answered 304 to an unconditional request`);
       }
       return { kind: 'not_modified' };
+    }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new SourceError(`GET ${redactUrl(this.opts.url)} answered ${res.status} (a redirect): not followed while an auth header is set; point --url at the final address`);
     }
     if (res.status !== 200) {
       await res.body?.cancel();
