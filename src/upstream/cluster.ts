@@ -1,9 +1,16 @@
 // A cluster is a set of endpoints, each with its own undici Pool (keep-alive connections), and a load
 // balancer that picks one per request. Built when the config loads; a reload keeps the pools of
 // endpoints whose settings did not change, so keep-alive connections survive it.
-import { Pool } from 'undici';
+import { createRequire } from 'node:module';
+import type { Pool as PoolType } from 'undici';
 import type { ClusterConfig } from '../config/types.js';
 import type { ClusterStats } from '../stats/names.js';
+
+// undici's index loads fetch, WebSocket, caches and mocks too: about 9 MB of RSS a sidecar does not
+// need. The Pool module alone is what the proxy uses (undici 7 has no "exports" map, so this path is
+// part of what the package ships).
+const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
+type Pool = PoolType;
 
 export class Endpoint {
   /** Requests in flight to this endpoint (for least_request). */

@@ -18,7 +18,7 @@ function write(level: Level, msg: string, fields?: Record<string, unknown>): voi
   } else {
     let extra = '';
     if (fields !== undefined) {
-      for (const k of Object.keys(fields)) extra += ` ${k}=${formatValue(fields[k])}`;
+      for (const k of Object.keys(fields)) if (fields[k] !== undefined) extra += ` ${k}=${formatValue(fields[k])}`;
     }
     line = `${new Date().toISOString()} ${level} ${component}: ${msg}${extra}`;
   }
