@@ -102,6 +102,7 @@ export class FileSync {
   private manifest: Manifest | null = null;
   private readyFlag = false;
   private lastSkipKey = '0/0';
+  private manifestWritten = false;
 
   constructor(private readonly opts: FileSyncOptions) {
     this.stats = createStats(opts.registry);
@@ -209,9 +210,11 @@ export class FileSync {
     if (this.opts.deletePropagation) dirty = (await this.propagateDeletions(scan.files, scan.unreadableDirs, manifest, report)) || dirty;
 
     this.stats.hashed.inc(report.hashed);
-    if (dirty) {
+    // The first round always writes it, so an empty source still leaves a manifest saying so.
+    if (dirty || !this.manifestWritten) {
       manifest.updatedAt = new Date(this.now()).toISOString();
       await saveManifest(this.opts.manifestPath, manifest);
+      this.manifestWritten = true;
     }
     const seconds = (this.now() - started) / 1000;
     this.stats.lastDuration.set(seconds);

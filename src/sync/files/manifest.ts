@@ -1,7 +1,8 @@
 // The manifest is the record of what file-sync put in the destination: it lets a round skip a
 // file on size+mtime alone, gives the hash without re-reading the destination, and limits
 // deletion propagation to files we copied (never someone else's files in a shared volume).
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-write.js';
 
 export interface ManifestEntry {
@@ -61,5 +62,7 @@ export async function loadManifest(path: string, source: string): Promise<{ mani
 export async function saveManifest(path: string, m: Manifest): Promise<void> {
   const sorted: Record<string, ManifestEntry> = {};
   for (const k of Object.keys(m.files).sort()) sorted[k] = m.files[k] as ManifestEntry;
+  // The destination (the manifest's default home) only appears with the first copy.
+  await mkdir(dirname(path), { recursive: true });
   await writeFileAtomic(path, Buffer.from(`${JSON.stringify({ ...m, files: sorted }, null, 2)}\n`));
 }
