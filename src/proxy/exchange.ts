@@ -225,22 +225,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res;
     if (this.state === State.HeadReceived) this.writeHead();
     if (this.state === State.Done) return;
-    const close = this.ctx.draining;
-    if (this.headRequest) {
-      res.endWithoutBody(this.contentLength >= 0 ? this.contentLength : undefined, close);
-    } else if (this.status === 204 || this.status === 304) {
-      res.endWithoutBody(undefined, close);
-    } else if (this.contentLength >= 0) {
-      // A tryEnd that did not complete means the upstream sent less than it announced.
-      if (this.contentLength === 0) res.end(undefined, close);
-      else {
-        this.ctx.stats[this.ctx.ls.rqUpstreamReset]++;
-        this.finish();
-        res.close();
-        return;
-      }
+    // No optional arguments to uWS here: its binding reads an explicit `undefined` length as 2^63,
+    // and endWithoutBody(n) closes the connection afterwards. While draining, writeHead() has already
+    // written `Connection: close`, which is what makes the client leave.
+    if (this.headRequest || this.status === 204 || this.status === 304) {
+      if (this.headRequest && this.contentLength >= 0) res.writeHeader('content-length', String(this.contentLength));
+      res.endWithoutBody();
+    } else if (this.contentLength > 0) {
+      // tryEnd never completed: the upstream sent less than it announced. Cut, do not pretend.
+      this.ctx.stats[this.ctx.ls.rqUpstreamReset]++;
+      this.finish();
+      res.close();
+      return;
     } else {
-      res.end(undefined, close);
+      res.end();
     }
     this.finish();
   }
