@@ -1,0 +1,256 @@
+// The candidates the bench compares, each a fresh process per measured case (except "direct",
+// which is the origin itself): pillion (default uWS front, and the node:http front when this
+// build knows `front: node`), nginx and HAProxy as reverse proxies with one worker each, run in
+// the foreground from configs generated into a temp dir, never as system services.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Child, freePort, waitHttp200, which } from './procs.js';
+import { processTree } from './procstat.js';
+
+export interface Running {
+  /** Base URL the load generator targets, e.g. http://127.0.0.1:40001 */
+  url: string;
+  /** The proxy's processes (empty for "direct": no proxy). Resolved once the proxy is ready. */
+  pids: number[];
+  /** The process whose death means the proxy crashed (null for "direct"). */
+  child: Child | null;
+  stop(): Promise<void>;
+}
+
+export interface StartContext {
+  originPort: number;
+  /** Core the proxy is pinned to, or null. */
+  core: number | null;
+  /** A private scratch directory for this candidate's configs and logs. */
+  tmp: string;
+  /** Repository root (where dist/src/cli.js lives). */
+  root: string;
+}
+
+export interface Candidate {
+  id: string;
+  label: string;
+  /** One line about how it is configured, for the report. */
+  setup: string;
+  start(ctx: StartContext): Promise<Running>;
+}
+
+export interface Availability {
+  candidates: Candidate[];
+  /** Candidates left out, with the reason. */
+  skipped: { id: string; reason: string }[];
+}
+
+function direct(): Candidate {
+  return {
+    id: 'direct',
+    label: 'direct (no proxy)',
+    setup: 'the load generator talks to the origin itself',
+    start: (ctx) =>
+      Promise.resolve({
+        url: `http://127.0.0.1:${ctx.originPort}`,
+        pids: [],
+        child: null,
+        stop: () => Promise.resolve(),
+      }),
+  };
+}
+
+function pillionConfigYaml(port: number, adminPort: number, originPort: number, front: 'node' | null): string {
+  return [
+    'admin:',
+    '  address: 127.0.0.1',
+    `  port: ${adminPort}`,
+    'drain_time: 0',
+    'drain_timeout: 2s',
+    'listeners:',
+    '  - name: bench',
+    '    address: 127.0.0.1',
+    `    port: ${port}`,
+    ...(front !== null ? [`    front: ${front}`] : []),
+    '    routes:',
+    '      - name: all',
+    '        match: { prefix: / }',
+    '        cluster: origin',
+    'clusters:',
+    '  - name: origin',
+    `    endpoints: [ "http://127.0.0.1:${originPort}" ]`,
+    '',
+  ].join('\n');
+}
+
+function pillion(id: string, label: string, front: 'node' | null): Candidate {
+  return {
+    id,
+    label,
+    setup:
+      front === null
+        ? 'node dist/src/cli.js proxy --listen ... --upstream ... --drain-time 0 (defaults: uWS front, 1 worker, 64 upstream connections)'
+        : `node dist/src/cli.js proxy --config (listener front: ${front}; otherwise defaults)`,
+    async start(ctx) {
+      const port = await freePort();
+      const adminPort = await freePort();
+      const cli = path.join(ctx.root, 'dist/src/cli.js');
+      let args: string[];
+      if (front === null) {
+        args = [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${ctx.originPort}`, '--admin', `127.0.0.1:${adminPort}`, '--drain-time', '0'];
+      } else {
+        const file = path.join(ctx.tmp, `pillion-${front}.yaml`);
+        writeFileSync(file, pillionConfigYaml(port, adminPort, ctx.originPort, front));
+        args = [cli, 'proxy', '--config', file];
+      }
+      const child = new Child(id, process.execPath, args, ctx.core, { cwd: ctx.root });
+      try {
+        await waitHttp200(`http://127.0.0.1:${adminPort}/ready`, child);
+        await waitHttp200(`http://127.0.0.1:${port}/small`, child);
+      } catch (e) {
+        await child.stop('SIGKILL');
+        throw e;
+      }
+      return { url: `http://127.0.0.1:${port}`, pids: [child.pid], child, stop: () => child.stop('SIGTERM', 3000) };
+    },
+  };
+}
+
+/** Whether this build of pillion accepts `front: node` on a listener (checked with --check). */
+function pillionKnowsNodeFront(root: string, tmp: string): boolean {
+  const file = path.join(tmp, 'front-check.yaml');
+  writeFileSync(file, pillionConfigYaml(15001, 15000, 8080, 'node'));
+  try {
+    execFileSync(process.execPath, [path.join(root, 'dist/src/cli.js'), 'proxy', '--config', file, '--check'], { stdio: 'pipe', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function nginx(bin: string): Candidate {
+  return {
+    id: 'nginx',
+    label: 'nginx',
+    setup: 'worker_processes 1, upstream keepalive 64, proxy_request_buffering off, proxy_max_temp_file_size 0, X-Forwarded-For/-Proto set, access log off',
+    async start(ctx) {
+      const port = await freePort();
+      const dir = path.join(ctx.tmp, `nginx-${port}`);
+      mkdirSync(path.join(dir, 'logs'), { recursive: true });
+      const conf = `
+worker_processes 1;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_max_body_size 0;
+  upstream origin {
+    server 127.0.0.1:${ctx.originPort};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering off;
+      proxy_buffer_size 16k;
+      proxy_buffers 8 16k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+`;
+      writeFileSync(path.join(dir, 'nginx.conf'), conf);
+      const child = new Child('nginx', bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'logs/error.log')], ctx.core);
+      try {
+        await waitHttp200(`http://127.0.0.1:${port}/small`, child);
+      } catch (e) {
+        await child.stop('SIGKILL');
+        throw e;
+      }
+      // Master and worker: the worker is forked once at start, so one look is enough.
+      return { url: `http://127.0.0.1:${port}`, pids: processTree(child.pid), child, stop: () => child.stop('SIGTERM', 3000) };
+    },
+  };
+}
+
+function haproxy(bin: string): Candidate {
+  return {
+    id: 'haproxy',
+    label: 'HAProxy',
+    setup: 'nbthread 1, http-reuse always, option forwardfor, X-Forwarded-Proto set, no logging',
+    async start(ctx) {
+      const port = await freePort();
+      const file = path.join(ctx.tmp, `haproxy-${port}.cfg`);
+      writeFileSync(
+        file,
+        `
+global
+  nbthread 1
+  maxconn 4000
+
+defaults
+  mode http
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 120s
+
+frontend fe
+  bind 127.0.0.1:${port}
+  http-request set-header X-Forwarded-Proto http
+  default_backend be
+
+backend be
+  server origin 127.0.0.1:${ctx.originPort}
+`,
+      );
+      // -db: foreground, no daemon, no master-worker.
+      const child = new Child('haproxy', bin, ['-db', '-f', file], ctx.core);
+      try {
+        await waitHttp200(`http://127.0.0.1:${port}/small`, child);
+      } catch (e) {
+        await child.stop('SIGKILL');
+        throw e;
+      }
+      return { url: `http://127.0.0.1:${port}`, pids: processTree(child.pid), child, stop: () => child.stop('SIGTERM', 3000) };
+    },
+  };
+}
+
+export function availableCandidates(root: string, tmp: string): Availability {
+  const candidates: Candidate[] = [direct(), pillion('pillion', 'pillion', null)];
+  const skipped: { id: string; reason: string }[] = [];
+  if (pillionKnowsNodeFront(root, tmp)) candidates.push(pillion('pillion-node', 'pillion (front: node)', 'node'));
+  else skipped.push({ id: 'pillion-node', reason: "this build of pillion does not accept 'front: node' on a listener (--check refused it)" });
+  const nginxBin = which('nginx');
+  if (nginxBin !== null) candidates.push(nginx(nginxBin));
+  else skipped.push({ id: 'nginx', reason: 'nginx is not installed (not on PATH nor in /usr/sbin)' });
+  const haproxyBin = which('haproxy');
+  if (haproxyBin !== null) candidates.push(haproxy(haproxyBin));
+  else skipped.push({ id: 'haproxy', reason: 'haproxy is not installed (not on PATH nor in /usr/sbin)' });
+  return { candidates, skipped };
+}
+
+export function versionOf(bin: string, args: string[]): string {
+  // nginx -v prints on stderr, haproxy -v on stdout: take the first non-empty line of either.
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 5000 });
+  const line = `${r.stdout ?? ''}\n${r.stderr ?? ''}`.split('\n').find((l) => l.trim() !== '');
+  return line?.trim() ?? '?';
+}

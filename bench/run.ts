@@ -1,0 +1,352 @@
+// `npm run bench`: pillion against direct-to-origin, nginx and HAProxy, with autocannon (driven
+// from code) and wrk (when installed) as load generators. See bench/README.md for how to read it.
+//
+// Layout on a machine with 2+ cores and taskset: this process (autocannon) and wrk on core 0, the
+// origin and the proxy under test on core 1. Every proxy case gets a fresh proxy process, a
+// warm-up, then the measured window; rounds are interleaved (A B C D A B C D) and the median of
+// the rounds is reported.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { availableCandidates, versionOf, type Candidate, type Running } from './candidates.js';
+import { runAutocannon, runWrk, writeWrkScript, type GenResult, type Scenario } from './generators.js';
+import { Child, TASKSET, sleep, waitHttp200, which } from './procs.js';
+import { cpuModel, cpuSeconds, loadAverage, RssSampler } from './procstat.js';
+import { headerLines, LEGEND, markdown, summarize, textTable, type Header, type RunRecord } from './report.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = path.resolve(HERE, '../..');
+const CONNECTIONS = 64;
+
+const SCENARIOS: Scenario[] = [
+  { id: 'small', label: 'small GET', generator: 'autocannon', method: 'GET', path: '/small', pipelining: 1, bodyBytes: 0 },
+  { id: '64k', label: '64 KiB GET', generator: 'autocannon', method: 'GET', path: '/64k', pipelining: 1, bodyBytes: 0 },
+  { id: 'post', label: '1 MiB POST', generator: 'autocannon', method: 'POST', path: '/upload', pipelining: 1, bodyBytes: 1024 * 1024 },
+  { id: 'pipe', label: 'small GET, pipelining 10', generator: 'autocannon', method: 'GET', path: '/small', pipelining: 10, bodyBytes: 0 },
+  { id: 'wrk-small', label: 'small GET', generator: 'wrk', method: 'GET', path: '/small', pipelining: 1, bodyBytes: 0 },
+  { id: 'wrk-64k', label: '64 KiB GET', generator: 'wrk', method: 'GET', path: '/64k', pipelining: 1, bodyBytes: 0 },
+  { id: 'wrk-pipe', label: 'small GET, pipelining 10', generator: 'wrk', method: 'GET', path: '/small', pipelining: 10, bodyBytes: 0 },
+];
+
+interface Options {
+  durationS: number;
+  warmupS: number;
+  rounds: number;
+  only: string[] | null;
+  scenarios: string[] | null;
+  outName: string;
+}
+
+const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/run.js [options] after npm run build)
+
+  --duration S      measured seconds per run (default 3)
+  --warmup S        warm-up seconds on each fresh proxy before measuring (default 1)
+  --rounds N        interleaved rounds, median reported (default 2, at least 2)
+  --quick           short runs for development: --duration 1 --warmup 0.5, results in quick.{json,md}
+  --only LIST       candidates, comma-separated: direct,pillion,pillion-node,nginx,haproxy
+  --scenarios LIST  ${SCENARIOS.map((s) => s.id).join(',')}
+  --out NAME        results file name under bench/results/ (default latest, or quick with --quick)
+  --help
+`;
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { durationS: 3, warmupS: 1, rounds: 2, only: null, scenarios: null, outName: 'latest' };
+  let quick = false;
+  let outSet = false;
+  const num = (name: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min) {
+      process.stderr.write(`bench: ${name} needs a number >= ${min}\n${USAGE}`);
+      process.exit(2);
+    }
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--duration') o.durationS = num(a, argv[++i], 0.5);
+    else if (a === '--warmup') o.warmupS = num(a, argv[++i], 0);
+    else if (a === '--rounds') o.rounds = Math.floor(num(a, argv[++i], 1));
+    else if (a === '--quick') quick = true;
+    else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter((x) => x !== '');
+    else if (a === '--scenarios') o.scenarios = (argv[++i] ?? '').split(',').filter((x) => x !== '');
+    else if (a === '--out') {
+      o.outName = argv[++i] ?? 'latest';
+      outSet = true;
+    } else if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else {
+      process.stderr.write(`bench: unknown option ${a}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  if (quick) {
+    if (!argv.includes('--duration')) o.durationS = 1;
+    if (!argv.includes('--warmup')) o.warmupS = 0.5;
+    if (!outSet) o.outName = 'quick';
+  }
+  if (o.scenarios !== null) {
+    const unknown = o.scenarios.filter((s) => !SCENARIOS.some((x) => x.id === s));
+    if (unknown.length > 0) {
+      process.stderr.write(`bench: unknown scenario ${unknown.join(', ')}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress: one live line on a terminal, one line per finished case otherwise.
+
+const TTY = process.stderr.isTTY === true;
+
+function bar(frac: number, width = 20): string {
+  const n = Math.max(0, Math.min(width, Math.round(frac * width)));
+  return '#'.repeat(n) + '-'.repeat(width - n);
+}
+
+function progressLine(text: string): void {
+  if (TTY) process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+}
+
+function progressDone(text: string): void {
+  if (TTY) process.stderr.write('\r\x1b[2K');
+  process.stderr.write(text + '\n');
+}
+
+function kfmt(n: number): string {
+  return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Env {
+  opts: Options;
+  originPort: number;
+  originPid: number;
+  tmp: string;
+  proxyCore: number | null;
+  genCore: number | null;
+  wrk: string | null;
+  wrkScript: string | null;
+}
+
+async function generate(env: Env, s: Scenario, url: string, durationS: number, onTick: (rps: number | null) => void): Promise<GenResult> {
+  if (s.generator === 'autocannon') return runAutocannon(s, { url, connections: CONNECTIONS, durationS, onTick });
+  if (env.wrk === null || env.wrkScript === null) throw new Error('wrk is not installed');
+  return runWrk(s, { url, connections: CONNECTIONS, durationS, onTick, wrk: env.wrk, script: env.wrkScript, core: env.genCore });
+}
+
+async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label: string): Promise<RunRecord> {
+  const rec: RunRecord = { scenario: s.id, candidate: c.id, round, gen: null, error: null, cpuUsPerReq: null, rssMaxBytes: null, originCpuUsPerReq: null, notes: [] };
+  let running: Running | null = null;
+  try {
+    progressLine(`${label}  starting`);
+    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: ROOT });
+    if (env.opts.warmupS > 0) {
+      const w0 = Date.now();
+      await generate(env, s, running.url, env.opts.warmupS, () => progressLine(`${label}  warm-up ${((Date.now() - w0) / 1000).toFixed(1)}/${env.opts.warmupS} s`));
+      if (running.child !== null && running.child.exited) throw new Error(`${c.id} exited during warm-up (${running.child.describeExit()}): ${running.child.output().trim().slice(-1000)}`);
+    }
+    const pids = running.pids;
+    const cpu0 = pids.length > 0 ? cpuSeconds(pids) : null;
+    const origin0 = cpuSeconds([env.originPid]);
+    const rss = pids.length > 0 ? new RssSampler(pids) : null;
+    const t0 = Date.now();
+    let last: number | null = null;
+    const gen = await generate(env, s, running.url, env.opts.durationS, (rps) => {
+      if (rps !== null) last = rps;
+      const el = (Date.now() - t0) / 1000;
+      progressLine(`${label}  [${bar(el / env.opts.durationS)}] ${el.toFixed(1)}/${env.opts.durationS} s${last !== null ? `  ${kfmt(last)} req/s` : ''}`);
+    });
+    const cpu1 = pids.length > 0 ? cpuSeconds(pids) : null;
+    const origin1 = cpuSeconds([env.originPid]);
+    rec.rssMaxBytes = rss?.stop() ?? null;
+    rec.gen = gen;
+    if (cpu0 !== null && cpu1 !== null && gen.responses > 0) rec.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / gen.responses;
+    if (origin0 !== null && origin1 !== null && gen.responses > 0) rec.originCpuUsPerReq = ((origin1 - origin0) * 1e6) / gen.responses;
+    if (running.child !== null && running.child.exited) {
+      rec.notes.push(`${c.id} exited during the measured run (${running.child.describeExit()}): ${running.child.output().trim().slice(-600)}`);
+    }
+  } catch (e) {
+    rec.error = e instanceof Error ? e.message : String(e);
+  } finally {
+    if (running !== null) {
+      const child = running.child;
+      const wasAlive = child !== null && !child.exited;
+      const t = Date.now();
+      await running.stop();
+      if (child !== null && wasAlive) {
+        const ms = Date.now() - t;
+        if (child.exitSignal === 'SIGKILL') rec.notes.push(`${c.id} did not exit within 3 s of SIGTERM (killed)`);
+        else if (c.id.startsWith('pillion') && child.exitCode !== 0) rec.notes.push(`${c.id} exited with ${child.describeExit()} after SIGTERM (${ms} ms): ${child.output().trim().slice(-400)}`);
+      }
+    }
+  }
+  return rec;
+}
+
+function resultLine(label: string, r: RunRecord): string {
+  if (r.gen === null) return `${label}  FAILED: ${(r.error ?? '').slice(0, 300)}`;
+  const g = r.gen;
+  const errs = g.non2xx + g.socketErrors + g.timeouts + g.lost;
+  const parts = [
+    `${kfmt(g.rps)} req/s`,
+    g.p50 === null ? 'latency not measured' : `p50 ${g.p50.toFixed(2)} p99 ${(g.p99 ?? 0).toFixed(2)} p99.9 ${(g.p999 ?? 0).toFixed(2)} ms`,
+    `errors ${errs}${g.reconnects ? `, reconnects ${g.reconnects}` : ''}`,
+  ];
+  if (r.cpuUsPerReq !== null) parts.push(`CPU ${r.cpuUsPerReq.toFixed(1)} us/req`);
+  if (r.rssMaxBytes !== null) parts.push(`RSS ${(r.rssMaxBytes / 1048576).toFixed(1)} MB`);
+  return `${label}  ${parts.join(', ')}${r.notes.length > 0 ? `  NOTE: ${r.notes.join('; ')}` : ''}`;
+}
+
+async function startOrigin(core: number | null): Promise<{ child: Child; port: number }> {
+  const child = new Child('origin', process.execPath, [path.join(HERE, 'origin.js'), '0'], core);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const m = /\{"port":(\d+)\}/.exec(child.output());
+    if (m !== null) {
+      const port = Number(m[1]);
+      await waitHttp200(`http://127.0.0.1:${port}/small`, child, 5000);
+      return { child, port };
+    }
+    if (child.exited) break;
+    await sleep(20);
+  }
+  await child.stop('SIGKILL');
+  throw new Error(`the origin did not start: ${child.output().trim()}`);
+}
+
+function gitDescribe(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty === '' ? head : `${head} + uncommitted changes in src/`;
+  } catch {
+    return '?';
+  }
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadBefore = loadAverage();
+  const cores = os.cpus().length;
+
+  // Pinning: this process (autocannon) and wrk on core 0; origin and proxy on core 1.
+  let genCore: number | null = null;
+  let proxyCore: number | null = null;
+  let pinning = `not pinned (${TASKSET === null ? 'taskset not found' : `${cores} core(s)`}): generator, origin and proxy share the cores`;
+  if (TASKSET !== null && cores >= 2) {
+    try {
+      execFileSync(TASKSET, ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+      genCore = 0;
+      proxyCore = 1;
+      pinning = 'core 0: load generator (autocannon in the bench process, wrk); core 1: origin + proxy under test';
+    } catch (e) {
+      pinning = `not pinned (taskset failed: ${e instanceof Error ? e.message : String(e)})`;
+    }
+  }
+
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
+  let origin: Child | null = null;
+  try {
+    const { candidates: all, skipped } = availableCandidates(ROOT, tmp);
+    const candidates = opts.only === null ? all : all.filter((c) => opts.only?.includes(c.id));
+    const wrk = which('wrk');
+    let scenarios = opts.scenarios === null ? SCENARIOS : SCENARIOS.filter((s) => opts.scenarios?.includes(s.id));
+    const notes: string[] = [];
+    if (wrk === null) {
+      if (scenarios.some((s) => s.generator === 'wrk')) notes.push('wrk is not installed: the wrk rows are left out (autocannon alone cannot show more than ~36k req/s).');
+      scenarios = scenarios.filter((s) => s.generator !== 'wrk');
+    }
+    if (candidates.length === 0 || scenarios.length === 0) throw new Error('nothing to run (check --only / --scenarios)');
+
+    const require = createRequire(import.meta.url);
+    const versions: Record<string, string> = {
+      pillion: `${(require(path.join(ROOT, 'package.json')) as { version: string }).version} (${gitDescribe()})`,
+      autocannon: (require('autocannon/package.json') as { version: string }).version,
+    };
+    if (wrk !== null) versions.wrk = versionOf(wrk, ['--version']).replace(/ Copyright.*$/, '');
+    const nginxBin = which('nginx');
+    if (nginxBin !== null) versions.nginx = versionOf(nginxBin, ['-v']).replace(/^nginx version: /, '');
+    const haproxyBin = which('haproxy');
+    if (haproxyBin !== null) versions.haproxy = versionOf(haproxyBin, ['-v']).replace(/ - https.*$/, '');
+
+    const o = await startOrigin(proxyCore);
+    origin = o.child;
+    const env: Env = { opts, originPort: o.port, originPid: o.child.pid, tmp, proxyCore, genCore, wrk, wrkScript: wrk !== null ? writeWrkScript(tmp) : null };
+
+    const total = opts.rounds * scenarios.length * candidates.length;
+    const perCase = opts.durationS + opts.warmupS + 1;
+    const header0 = [
+      `pillion bench: node ${process.version}, ${cpuModel() || os.cpus()[0]?.model || '?'}, ${cores} cores`,
+      `${CONNECTIONS} connections; ${opts.durationS} s measured + ${opts.warmupS} s warm-up per run; ${opts.rounds} rounds; ${pinning}`,
+      `candidates: ${candidates.map((c) => c.id).join(', ')}${skipped.length > 0 ? ` (skipped: ${skipped.map((s) => `${s.id}: ${s.reason}`).join('; ')})` : ''}`,
+      `${total} runs, about ${Math.ceil((total * perCase) / 60)} min`,
+    ];
+    process.stderr.write(header0.join('\n') + '\n\n');
+
+    const records: RunRecord[] = [];
+    let n = 0;
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const s of scenarios) {
+        for (const c of candidates) {
+          n++;
+          const label = `[${String(n).padStart(String(total).length)}/${total}] r${round} ${s.label} (${s.generator}) · ${c.label}`;
+          const rec = await runCase(env, s, c, round, label);
+          records.push(rec);
+          progressDone(resultLine(label, rec));
+          for (const note of rec.notes) notes.push(`round ${round}, ${s.label} (${s.generator}), ${c.label}: ${note}`);
+          if (rec.error !== null) notes.push(`round ${round}, ${s.label} (${s.generator}), ${c.label}: failed: ${rec.error.slice(0, 500)}`);
+          if (origin.exited) throw new Error(`the origin died (${origin.describeExit()}): ${origin.output().trim().slice(-800)}`);
+          // Let sockets in TIME_WAIT and the scheduler settle between cases.
+          await sleep(200);
+        }
+      }
+    }
+
+    const header: Header = {
+      date: new Date(started).toISOString(),
+      command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+      node: process.version,
+      cpu: cpuModel() || os.cpus()[0]?.model || '?',
+      cores,
+      connections: CONNECTIONS,
+      durationS: opts.durationS,
+      warmupS: opts.warmupS,
+      rounds: opts.rounds,
+      pinning,
+      versions,
+      loadavgBefore: loadBefore,
+      loadavgAfter: loadAverage(),
+      totalSeconds: (Date.now() - started) / 1000,
+    };
+    const rows = summarize(records, scenarios, candidates);
+    const table = textTable(rows);
+    process.stdout.write(`\n${headerLines(header).join('\n')}\n\n${table}\n\n${LEGEND.join('\n')}\n`);
+    if (skipped.length > 0) process.stdout.write(`\nskipped: ${skipped.map((s) => `${s.id} (${s.reason})`).join('; ')}\n`);
+    if (notes.length > 0) process.stdout.write(`\nnotes:\n${notes.map((x) => `- ${x}`).join('\n')}\n`);
+
+    const outDir = path.join(ROOT, 'bench/results');
+    mkdirSync(outDir, { recursive: true });
+    const setups = candidates.map((c) => ({ label: c.label, setup: c.setup }));
+    writeFileSync(path.join(outDir, `${opts.outName}.json`), JSON.stringify({ header, summary: rows, runs: records, skipped, notes, candidates: setups }, null, 2) + '\n');
+    writeFileSync(path.join(outDir, `${opts.outName}.md`), markdown(header, rows, skipped, setups, notes));
+    process.stdout.write(`\nwrote bench/results/${opts.outName}.json and bench/results/${opts.outName}.md\n`);
+  } finally {
+    if (origin !== null) await origin.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`\nbench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
