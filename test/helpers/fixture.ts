@@ -25,18 +25,20 @@ export async function startFixture(opts: {
 } = {}): Promise<Fixture> {
   const origin = new Origin();
   await origin.start();
+  // `ORIGIN` in routes, clusters or extra stands for the origin's URL.
+  const sub = (t: string | undefined) => t?.replaceAll('ORIGIN', origin.url);
   let proxy: Proxy;
   try {
     proxy = await startProxy({
       ...opts.proxy,
       config: yamlConfig({
         front: opts.front ?? 'uws',
-        routes: opts.routes ?? `
+        routes: sub(opts.routes) ?? `
           - name: default
             match: { prefix: / }
             cluster: local_app`,
-        clusters: `- name: local_app\n  endpoints: [${origin.url}]\n${opts.clusters !== undefined ? indent(opts.clusters, 0) : ''}`,
-        extra: opts.extra,
+        clusters: `- name: local_app\n  endpoints: [${origin.url}]\n${opts.clusters !== undefined ? indent(sub(opts.clusters)!, 0) : ''}`,
+        extra: sub(opts.extra),
       }),
     });
   } catch (err) {
