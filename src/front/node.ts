@@ -147,10 +147,21 @@ export function createNodeServer(hooks: NodeFrontHooks, maxHeaderBytes: number):
     const raw = (err as { rawPacket?: Buffer }).rawPacket;
     if (code === 'HPE_INVALID_METHOD' && (raw === undefined || !REQUEST_LINE.test(raw.toString('latin1', 0, 256)))) status = '400 Bad Request';
     hooks.onClientError(status, code);
-    const body = `${status.slice(4).toLowerCase()}\n`;
-    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-pillion-error: DPE\r\nconnection: close\r\n\r\n${body}`);
+    rawReply(socket, status, 'DPE');
+  });
+  // node:http hands CONNECT to a separate event and drops the socket when nobody listens. A tunnel is
+  // out of scope for a reverse proxy: say so, as the uWS front does.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    hooks.onClientError('501 Not Implemented', 'CONNECT');
+    rawReply(socket, '501 Not Implemented', 'NI');
   });
   return server;
+}
+
+/** A response written straight to the socket, for requests node:http never turned into a request object. */
+function rawReply(socket: Socket, status: string, flag: string): void {
+  const body = `${status.slice(4).toLowerCase()}\n`;
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nx-pillion-error: ${flag}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 export function listenNode(server: Server, host: string, port: number): Promise<number> {
