@@ -32,8 +32,12 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Copies `src` to `dest` if it still matches `expected` before and after the read. */
-export async function copyFileAtomic(src: string, dest: string, expected: FileStat): Promise<CopyResult> {
+/**
+ * Copies `src` to `dest` if it still matches `expected` before and after the read.
+ * `syncDir: false` leaves the directory fsync to the caller, who can do it once per directory per
+ * round (file-sync does, before it writes the manifest that records the copies).
+ */
+export async function copyFileAtomic(src: string, dest: string, expected: FileStat, syncDir = true): Promise<CopyResult> {
   await mkdir(dirname(dest), { recursive: true });
   const input = await open(src, 'r');
   const tmp = tempPathFor(dest);
@@ -76,7 +80,7 @@ export async function copyFileAtomic(src: string, dest: string, expected: FileSt
     }
     await rename(tmp, dest);
     renamed = true;
-    await fsyncDir(dirname(dest));
+    if (syncDir) await fsyncDir(dirname(dest));
     return { kind: 'copied', sha256: hash.digest('hex'), bytes };
   } finally {
     await input.close();

@@ -9,7 +9,7 @@
 // if they moved: never copy a file that is still being written.
 import { lstat, readdir, rmdir, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { sweepStaleTemps } from '../common/atomic-write.js';
+import { fsyncDir, sweepStaleTemps } from '../common/atomic-write.js';
 import { backoffDelay, jitteredInterval } from '../common/backoff.js';
 import { errorText, type Logger } from '../common/log.js';
 import type { Counter, Gauge, Registry } from '../common/metrics.js';
@@ -189,13 +189,15 @@ export class FileSync {
     }
 
     const stable = await this.settle(toCopy, report);
+    const renamedIn = new Set<string>();
     for (const [rel, st] of stable) {
       try {
-        const r = await copyFileAtomic(join(source, rel), join(dest, rel), st);
+        const r = await copyFileAtomic(join(source, rel), join(dest, rel), st, false);
         if (r.kind === 'unstable') {
           this.markUnstable(report, rel);
           continue;
         }
+        renamedIn.add(dirname(join(dest, rel)));
         const destStat = await lstat(join(dest, rel));
         manifest.files[rel] = { size: r.bytes, mtimeMs: st.mtimeMs, destMtimeMs: destStat.mtimeMs, sha256: r.sha256, syncedAt: new Date(this.now()).toISOString() };
         dirty = true;
@@ -209,6 +211,16 @@ export class FileSync {
 
     if (this.opts.deletePropagation) dirty = (await this.propagateDeletions(scan.files, scan.unreadableDirs, manifest, report)) || dirty;
 
+    // One fsync per directory that received renames, before the manifest claims the copies: the
+    // per-file data fsync already happened, this makes the renames themselves durable.
+    for (const dir of renamedIn) {
+      try {
+        await fsyncDir(dir);
+      } catch (err) {
+        this.stats.fileErrors.inc();
+        log.warn('cannot fsync a destination directory', { dir, error: errorText(err) });
+      }
+    }
     this.stats.hashed.inc(report.hashed);
     // The first round always writes it, so an empty source still leaves a manifest saying so.
     if (dirty || !this.manifestWritten) {
