@@ -37,3 +37,14 @@ test('a schema that does not compile is an error at startup', async () => {
   await writeFile(schema, '{"type": 12}');
   assert.throws(() => createValidator('json', schema, false));
 });
+
+test('schemas declaring draft 2020-12 or 2019-09 compile with the matching draft', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pillion-val-'));
+  for (const draft of ['https://json-schema.org/draft/2020-12/schema', 'https://json-schema.org/draft/2019-09/schema', 'http://json-schema.org/draft-07/schema#']) {
+    const schema = join(dir, 's.json');
+    await writeFile(schema, JSON.stringify({ $schema: draft, type: 'object', required: ['listeners'] }));
+    const v = createValidator('yaml', schema, false);
+    assert.deepEqual(v(Buffer.from('listeners: []\n')), { ok: true }, draft);
+    assert.equal(v(Buffer.from('clusters: []\n')).ok, false, draft);
+  }
+});

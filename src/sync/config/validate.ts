@@ -3,6 +3,8 @@
 // JSON Schema catches a well-formed but wrong config (a missing listener, a port as a string).
 import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse as parseYaml } from 'yaml';
 
 export type ConfigFormat = 'json' | 'yaml' | 'raw';
@@ -35,10 +37,14 @@ export function formatForPath(path: string): ConfigFormat {
 export function createValidator(format: ConfigFormat, schemaPath: string | undefined, allowEmpty: boolean): Validator {
   let check: ((data: unknown) => string | null) | null = null;
   if (schemaPath !== undefined) {
-    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as object;
-    // strict: false so schemas written for other validators (unknown keywords like "$comment"
-    // variants or "example") still compile; allErrors so the log lists every problem at once.
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
+    // strict: false so schemas written for other validators (unknown keywords such as "example")
+    // still compile; allErrors so the log lists every problem at once. The draft follows the
+    // schema's own $schema: draft-07 (Ajv's default) unless it names 2019-09 or 2020-12.
+    const declared = schema['$schema'];
+    const draft = typeof declared === 'string' ? declared : '';
+    const AjvClass = draft.includes('2020-12') ? Ajv2020 : draft.includes('2019-09') ? Ajv2019 : Ajv;
+    const ajv = new AjvClass({ allErrors: true, strict: false });
     const fn = ajv.compile(schema);
     check = (data) => (fn(data) ? null : ajv.errorsText(fn.errors, { dataVar: 'config' }));
   }
