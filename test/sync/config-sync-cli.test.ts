@@ -53,6 +53,22 @@ test('not ready until the first good sync, metrics pass promtool, SIGTERM exits 
   }
 });
 
+test('SIGTERM during a long poll interval stops at once', async () => {
+  const dir = await tempDir('cs-cli-term');
+  const src = join(dir, 's.json');
+  await import('node:fs/promises').then((f) => f.writeFile(src, '{}'));
+  const run = runCli(['config-sync', '--file', src, '--dest', join(dir, 'd.json'), '--interval', '1h', '--status-addr', 'off']);
+  try {
+    await waitFor('first sync', () => run.stderr().includes('first good sync'));
+    const t0 = Date.now();
+    run.child.kill('SIGTERM');
+    assert.equal(await run.exited, 0, run.stderr());
+    assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  } finally {
+    run.child.kill('SIGKILL');
+  }
+});
+
 test('--once exits 0 after a good sync and 1 when the source fails', async () => {
   const dir = await tempDir('cs-once');
   const src = join(dir, 's.json');

@@ -164,6 +164,30 @@ test('with an auth header, a redirect is refused instead of followed (the header
   }
 });
 
+test('a centre that stalls mid-body hits --timeout: a clean failure, no hang, no crash', async () => {
+  const { createServer } = await import('node:http');
+  const stalling = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': '1000' });
+    res.write('{"partial": ');
+  });
+  await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', r));
+  try {
+    const dir = await tempDir('cs-stall');
+    const url = `http://127.0.0.1:${(stalling.address() as import('node:net').AddressInfo).port}/c.json`;
+    const dest = join(dir, 'a.json');
+    await writeFile(dest, '{"good": true}');
+    const { sync, lines } = makeSync(new HttpSource({ url, timeoutMs: 300, maxBytes: 1 << 20 }), dest);
+    const started = Date.now();
+    assert.equal((await sync.round()).outcome, null);
+    assert.ok(Date.now() - started < 2000);
+    assert.equal(await readFile(dest, 'utf8'), '{"good": true}');
+    assert.ok(lines.some((l) => / warn config-sync: sync failed reason=source /.test(l)), lines.join(''));
+  } finally {
+    stalling.closeAllConnections();
+    await new Promise<void>((r) => stalling.close(() => r()));
+  }
+});
+
 test('an oversized body is refused without being buffered whole', async () => {
   const centre = new ConfigCentre();
   const url = await centre.start();
