@@ -5,7 +5,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
 import {
   UsageError, durationFlag, flagBool, flagString, helpText, numberFlag, parseFlags, parseListenAddress, type FlagSpec,
 } from './common/cli-args.js';
-import { createLogger, errorText, parseLevel } from './common/log.js';
+import { createLogger, errorText, parseFormat, parseLevel } from './common/log.js';
 import { Registry } from './common/metrics.js';
 import { parseSignal } from './common/signals.js';
 import { startStatusServer, type StatusServer } from './common/status-server.js';
@@ -44,6 +44,7 @@ export const CONFIG_SYNC_FLAGS: Record<string, FlagSpec> = {
   'status-addr': { kind: 'string', help: 'host:port for /ready, /healthz, /metrics, or off (default 0.0.0.0:15020)' },
   once: { kind: 'bool', help: 'sync once and exit (0 on success, 1 on failure): for an init container' },
   'log-level': { kind: 'string', help: 'debug | info | warn | error (default info)' },
+  'log-format': { kind: 'string', help: 'text | json (default text), as pillion proxy' },
   help: { kind: 'bool', help: 'this text' },
 };
 
@@ -146,10 +147,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const level = parseLevel(flagString(flags, 'log-level'));
     if (level === null) throw new UsageError('--log-level must be debug, info, warn or error');
+    const logFormat = parseFormat(flagString(flags, 'log-format'));
+    if (logFormat === null) throw new UsageError('--log-format must be text or json');
     const timeoutMs = durationFlag(flags, 'timeout', 10_000);
     const maxBytes = numberFlag(flags, 'max-bytes', 16 * 1024 * 1024, 1, 1024 * 1024 * 1024);
     opts = {
-      level,
+      level, logFormat,
       intervalMs: durationFlag(flags, 'interval', 30_000),
       jitter: numberFlag(flags, 'jitter', 0.1, 0, 1),
       backoffBaseMs: durationFlag(flags, 'backoff-base', 1000),
@@ -171,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const log = createLogger('config-sync', opts.level);
+  const log = createLogger('config-sync', { level: opts.level, format: opts.logFormat });
   const registry = new Registry();
   const sync = new ConfigSync({
     source: wiring.source, dest: wiring.dest, validate, notifier: wiring.notifier, log, registry,

@@ -6,7 +6,7 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
 import {
   UsageError, durationFlag, flagBool, flagList, flagString, helpText, numberFlag, parseFlags, parseListenAddress, type FlagSpec,
 } from './common/cli-args.js';
-import { createLogger, errorText, parseLevel } from './common/log.js';
+import { createLogger, errorText, parseFormat, parseLevel } from './common/log.js';
 import { Registry } from './common/metrics.js';
 import { startStatusServer, type StatusServer } from './common/status-server.js';
 import { watchProcessSignals } from './common/stop-signal.js';
@@ -33,6 +33,7 @@ export const FILE_SYNC_FLAGS: Record<string, FlagSpec> = {
   'status-addr': { kind: 'string', help: 'host:port for /ready, /healthz, /metrics, or off (default 0.0.0.0:15021)' },
   once: { kind: 'bool', help: 'one round, then exit (0 if it ran, 1 if it failed)' },
   'log-level': { kind: 'string', help: 'debug | info | warn | error (default info)' },
+  'log-format': { kind: 'string', help: 'text | json (default text), as pillion proxy' },
   help: { kind: 'bool', help: 'this text' },
 };
 
@@ -54,6 +55,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const level = parseLevel(flagString(flags, 'log-level'));
     if (level === null) throw new UsageError('--log-level must be debug, info, warn or error');
+    const logFormat = parseFormat(flagString(flags, 'log-format'));
+    if (logFormat === null) throw new UsageError('--log-format must be text or json');
     const srcFlag = flagString(flags, 'source');
     const destFlag = flagString(flags, 'dest');
     if (srcFlag === undefined || srcFlag === '') throw new UsageError('--source is required');
@@ -72,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     const excludes = flagList(flags, 'exclude');
     for (const g of [...includes, ...excludes]) if (g === '') throw new UsageError('--include/--exclude: empty glob');
     cfg = {
-      level, source, dest, mode: mode as 'interval' | 'on-change', periodMs, includes, excludes,
+      level, logFormat, source, dest, mode: mode as 'interval' | 'on-change', periodMs, includes, excludes,
       manifestPath: resolve(flagString(flags, 'manifest') ?? join(dest, MANIFEST_NAME)),
       deletePropagation: flagBool(flags, 'delete'),
       settleMs: durationFlag(flags, 'settle', 2000),
@@ -90,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const log = createLogger('file-sync', cfg.level);
+  const log = createLogger('file-sync', { level: cfg.level, format: cfg.logFormat });
   const registry = new Registry();
   const sync = new FileSync({
     source: cfg.source, dest: cfg.dest, manifestPath: cfg.manifestPath, filter: new PathFilter(cfg.includes, cfg.excludes),

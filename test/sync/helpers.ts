@@ -18,7 +18,7 @@ export function tempDir(prefix: string): Promise<string> {
 
 export function captureLogger(component: string): { log: Logger; lines: string[] } {
   const lines: string[] = [];
-  return { log: createLogger(component, 'debug', (l) => { lines.push(l); }), lines };
+  return { log: createLogger(component, { level: 'debug', write: (l) => { lines.push(l); } }), lines };
 }
 
 export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {

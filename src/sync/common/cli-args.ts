@@ -1,6 +1,7 @@
 // A tiny flag parser for the two sync modes. Both modes take a handful of flags, some repeated
 // (--include, --exclude), so a dependency would cost more than these lines. Every error names the
 // flag, because the CLI contract says bad usage exits 2 with a message that names the flag.
+import { parseDuration as parseUtilDuration, parseHostPort } from '../../util/duration.js';
 
 /** Thrown for bad usage; the mains turn it into exit code 2. */
 export class UsageError extends Error {
@@ -68,14 +69,10 @@ export function flagList(flags: ParsedFlags, name: string): string[] {
   return Array.isArray(v) ? v : [];
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `250ms`, `30s`, `5m`, `1h`; a bare number means seconds. Returns milliseconds. */
+/** `250ms`, `30s`, `5m`, `1h`; a bare number means seconds (the grammar of src/util/duration.ts). Returns ms. */
 export function parseDuration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (m === null) throw new UsageError(`--${flag}: '${text}' is not a duration (examples: 500ms, 30s, 5m)`);
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
-  if (!Number.isFinite(ms)) throw new UsageError(`--${flag}: '${text}' is too large`);
+  const ms = parseUtilDuration(text);
+  if (ms === undefined || !Number.isFinite(ms)) throw new UsageError(`--${flag}: '${text}' is not a duration (examples: 500ms, 30s, 5m)`);
   return ms;
 }
 
@@ -95,17 +92,12 @@ export function numberFlag(flags: ParsedFlags, name: string, fallback: number, m
   return n;
 }
 
-/** `host:port`, `:port` or `off`. Returns null for `off`. */
+/** `host:port`, `:port`, `port` or `off` (src/util/duration.ts's parseHostPort plus `off`). Returns null for `off`. */
 export function parseListenAddress(flag: string, text: string): { host: string; port: number } | null {
   if (text === 'off') return null;
-  const i = text.lastIndexOf(':');
-  if (i === -1) throw new UsageError(`--${flag}: '${text}' must be host:port, :port or off`);
-  const host = text.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-  const port = Number(text.slice(i + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65535 || text.slice(i + 1) === '') {
-    throw new UsageError(`--${flag}: port in '${text}' must be 0-65535`);
-  }
-  return { host, port };
+  const addr = parseHostPort(text, '0.0.0.0');
+  if (addr === undefined) throw new UsageError(`--${flag}: '${text}' must be host:port, :port or off (port 0-65535)`);
+  return addr;
 }
 
 /** Renders `--help` text from the same specs the parser uses, so the two cannot drift. */

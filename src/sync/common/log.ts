@@ -1,5 +1,7 @@
-// Line logs on stderr: `<iso time> <level> <component>: <message> key=value ...`. Sidecar logs are
-// read by `kubectl logs` and shipped by the node's collector, so plain lines are enough here.
+// Line logs on stderr in the proxy's two formats (src/util/log.ts): text,
+// `<iso time> <level> <component>: <message> key=value ...`, or one JSON object per line. Not that
+// module itself: it is a process-wide singleton, and the sync tests need a logger per instance
+// whose lines they can read (a warn line is part of what a degraded path must do).
 // Secrets never reach this module: callers log header *names* and file paths, never values.
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -17,15 +19,29 @@ function formatValue(v: unknown): string {
   return /[\s"=]/.test(s ?? '') ? JSON.stringify(s) : String(s);
 }
 
-export function createLogger(
-  component: string,
-  minLevel: Level = 'info',
-  write: (line: string) => void = (line) => { process.stderr.write(line); },
-): Logger {
-  const min = ORDER[minLevel];
+export type LogFormat = 'text' | 'json';
+
+export interface LoggerOptions {
+  level?: Level;
+  format?: LogFormat;
+  /** Where lines go (stderr by default; tests collect them). */
+  write?: (line: string) => void;
+}
+
+export function createLogger(component: string, opts: LoggerOptions = {}): Logger {
+  const min = ORDER[opts.level ?? 'info'];
+  const json = opts.format === 'json';
+  const write = opts.write ?? ((line: string) => { process.stderr.write(line); });
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[level] < min) return;
-    let line = `${new Date().toISOString()} ${level} ${component}: ${msg}`;
+    const time = new Date().toISOString();
+    if (json) {
+      const rec: Record<string, unknown> = { time, level, component, msg };
+      if (fields !== undefined) for (const [k, v] of Object.entries(fields)) if (v !== undefined) rec[k] = v instanceof Error ? v.message : v;
+      write(`${JSON.stringify(rec)}\n`);
+      return;
+    }
+    let line = `${time} ${level} ${component}: ${msg}`;
     if (fields !== undefined) {
       for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${formatValue(v)}`;
     }
@@ -37,6 +53,11 @@ export function createLogger(
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
   };
+}
+
+export function parseFormat(text: string | undefined): LogFormat | null {
+  if (text === undefined) return 'text';
+  return text === 'text' || text === 'json' ? text : null;
 }
 
 export function parseLevel(text: string | undefined): Level | null {
