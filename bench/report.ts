@@ -168,8 +168,8 @@ export function headerLines(h: Header): string[] {
     `command: ${h.command}`,
     `node: ${h.node}; CPU: ${h.cpu}; cores: ${h.cores}`,
     `connections: ${h.connections}; pipelining: 1, or 10 in the "pipelining 10" scenarios`,
-    `duration: ${h.durationS} s measured per run, after ${h.warmupS} s of warm-up on a fresh proxy process; ${h.rounds} rounds, interleaved (every candidate once per round), median reported`,
-    `cores: ${h.pinning}`,
+    `duration: ${h.durationS} s measured per run, after ${h.warmupS} s of warm-up on a fresh proxy process; ${h.rounds} round(s), interleaved (every candidate once per round), median reported`,
+    `pinning: ${h.pinning}`,
     `versions: ${Object.entries(h.versions)
       .map(([k, v]) => `${k} ${v}`)
       .join('; ')}`,

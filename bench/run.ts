@@ -6,7 +6,7 @@
 // warm-up, then the measured window; rounds are interleaved (A B C D A B C D) and the median of
 // the rounds is reported.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +132,7 @@ interface Env {
   genCore: number | null;
   wrk: string | null;
   wrkScript: string | null;
+  pillionRoot: string;
 }
 
 async function generate(env: Env, s: Scenario, url: string, durationS: number, onTick: (rps: number | null) => void): Promise<GenResult> {
@@ -145,7 +146,7 @@ async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label
   let running: Running | null = null;
   try {
     progressLine(`${label}  starting`);
-    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: ROOT });
+    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot });
     if (env.opts.warmupS > 0) {
       const w0 = Date.now();
       await generate(env, s, running.url, env.opts.warmupS, () => progressLine(`${label}  warm-up ${((Date.now() - w0) / 1000).toFixed(1)}/${env.opts.warmupS} s`));
@@ -230,6 +231,34 @@ function gitDescribe(): string {
   }
 }
 
+/**
+ * A private copy of the built proxy (dist/src + package.json, node_modules linked): others rebuild
+ * dist/ in the same tree while the bench runs, and a half-written dist/ made pillion fail to start
+ * in the middle of a run. Checked with --version and --check before use.
+ */
+async function snapshotPillion(tmp: string): Promise<string> {
+  let lastErr = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const dir = path.join(tmp, `pillion-${attempt}`);
+    mkdirSync(path.join(dir, 'dist'), { recursive: true });
+    cpSync(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+    copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    const cfg = path.join(tmp, 'snapshot-check.yaml');
+    writeFileSync(cfg, 'listeners:\n  - port: 15001\n    routes:\n      - match: { prefix: / }\n        cluster: c\nclusters:\n  - name: c\n    endpoints: [ "http://127.0.0.1:8080" ]\n');
+    try {
+      execFileSync(process.execPath, [path.join(dir, 'dist/src/cli.js'), 'proxy', '--config', cfg, '--check'], { stdio: 'pipe', timeout: 15_000 });
+      return dir;
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message: string };
+      lastErr = err.stderr?.toString().trim().slice(-800) || err.message;
+      process.stderr.write(`bench: the built proxy in dist/ does not start (attempt ${attempt}/3, retrying in 3 s): ${lastErr}\n`);
+      await sleep(3000);
+    }
+  }
+  throw new Error(`dist/src/cli.js does not pass --check (run npm run build?): ${lastErr}`);
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -254,7 +283,8 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
   let origin: Child | null = null;
   try {
-    const { candidates: all, skipped } = availableCandidates(ROOT, tmp);
+    const pillionRoot = await snapshotPillion(tmp);
+    const { candidates: all, skipped } = availableCandidates(pillionRoot, tmp);
     const candidates = opts.only === null ? all : all.filter((c) => opts.only?.includes(c.id));
     const wrk = which('wrk');
     let scenarios = opts.scenarios === null ? SCENARIOS : SCENARIOS.filter((s) => opts.scenarios?.includes(s.id));
@@ -278,7 +308,7 @@ async function main(): Promise<void> {
 
     const o = await startOrigin(proxyCore);
     origin = o.child;
-    const env: Env = { opts, originPort: o.port, originPid: o.child.pid, tmp, proxyCore, genCore, wrk, wrkScript: wrk !== null ? writeWrkScript(tmp) : null };
+    const env: Env = { opts, originPort: o.port, originPid: o.child.pid, tmp, proxyCore, genCore, wrk, wrkScript: wrk !== null ? writeWrkScript(tmp) : null, pillionRoot };
 
     const total = opts.rounds * scenarios.length * candidates.length;
     const perCase = opts.durationS + opts.warmupS + 1;
