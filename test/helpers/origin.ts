@@ -68,7 +68,7 @@ export class Origin {
   custom: ((req: IncomingMessage, res: ServerResponse, seen: SeenRequest) => boolean) | null = null;
 
   async start(port = 0): Promise<number> {
-    const server = createServer((req, res) => this.handle(req, res));
+    const server = createServer({ maxHeaderSize: 256 * 1024 }, (req, res) => this.handle(req, res));
     server.keepAliveTimeout = 75_000;
     server.headersTimeout = 80_000;
     server.requestTimeout = 0;

@@ -1,0 +1,293 @@
+// The proxy's own error responses, each checked for status, short text body, response flag
+// (`x-pillion-error`, Envoy's letters) and stat: 503 UF (refused, reset, connect timeout), 503 UH,
+// 504 UT, 502 UPE, 404 NR, 413, 431; plus the route's idle timeout and the default route timeout.
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { FRONTS, startFixture, type Fixture } from '../helpers/fixture.js';
+import { rawExchange } from '../helpers/raw.js';
+import { freePort, request, waitFor } from '../helpers/util.js';
+
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+
+/**
+ * A port whose connects hang: a listening socket with a backlog of 0 that never accepts, its queue
+ * filled by connections opened here, so that the kernel drops further SYNs. Node always accepts, hence
+ * python.
+ */
+async function blackhole(): Promise<{ port: number; stop: () => void }> {
+  const child: ChildProcess = spawn('python3', ['-c', `
+import socket, sys, time
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)
+port = s.getsockname()[1]
+fill = []
+for i in range(4):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(('127.0.0.1', port))
+    except BlockingIOError: pass
+    fill.append(c)
+time.sleep(0.3)
+print(port, flush=True)
+sys.stdin.read()
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(Number(out.trim())); });
+    child.on('exit', () => reject(new Error('blackhole helper exited')));
+  });
+  return { port, stop: () => { child.kill('SIGKILL'); } };
+}
+
+/** A TCP origin that answers every request with bytes that are not HTTP. */
+async function garbageOrigin(): Promise<{ port: number; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('data', () => s.write('SPDY/9 banana\r\n\r\n'));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as { port: number }).port,
+    stop: async () => { for (const s of sockets) s.destroy(); await new Promise<void>((r) => server.close(() => r())); },
+  };
+}
+
+for (const front of FRONTS) {
+  describe(`errors and timeouts (front: ${front})`, () => {
+    let f: Fixture;
+    let hole: { port: number; stop: () => void } | null = null;
+    let garbage: { port: number; stop: () => Promise<void> };
+    let dead = 0;
+
+    before(async () => {
+      dead = await freePort();
+      if (hasPython) hole = await blackhole();
+      garbage = await garbageOrigin();
+      f = await startFixture({
+        front,
+        routes: `
+          - name: refused
+            match: { prefix: /refused }
+            cluster: refused
+          - name: nohealthy
+            match: { prefix: /nohealthy }
+            cluster: empty
+          - name: blackhole
+            match: { prefix: /blackhole }
+            cluster: blackhole
+          - name: garbage
+            match: { prefix: /garbage }
+            cluster: garbage
+          - name: slow
+            match: { prefix: /timeout/ }
+            cluster: local_app
+            prefix_rewrite: /
+            timeout: 300ms
+          - name: idle
+            match: { prefix: /idle/ }
+            cluster: local_app
+            prefix_rewrite: /
+            idle_timeout: 300ms
+          - name: small
+            match: { prefix: /small/ }
+            cluster: local_app
+            prefix_rewrite: /
+            max_request_bytes: 1000
+          - name: api
+            match: { prefix: /echo }
+            cluster: local_app
+          - name: others
+            match: { prefix: / , headers: [ { name: x-route-me, present: true } ] }
+            cluster: local_app
+          - name: direct
+            match: { path: /direct }
+            direct_response: { status: 418, body: "short and stout\\n" }`,
+        clusters: `
+          - name: refused
+            endpoints: [http://127.0.0.1:${dead}]
+          - name: empty
+            endpoints: []
+          - name: blackhole
+            endpoints: [http://127.0.0.1:${hole?.port ?? dead}]
+            connect_timeout: 300ms
+          - name: garbage
+            endpoints: [http://127.0.0.1:${garbage.port}]`,
+      });
+    });
+    after(async () => {
+      await f?.stop();
+      hole?.stop();
+      await garbage?.stop();
+    });
+
+    const stat = (n: string) => f.proxy.stat(n);
+
+    test('connection refused: 503 UF with a short text body; upstream_cx_connect_fail and downstream_rq_5xx counted', async () => {
+      const fail0 = await stat('cluster.refused.upstream_cx_connect_fail');
+      const x0 = await stat('http.ingress.downstream_rq_5xx');
+      const r = await request(f.proxy.port, { path: '/refused' });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-pillion-error'], 'UF');
+      assert.equal(r.headers['content-type'], 'text/plain');
+      assert.equal(r.body.toString(), 'upstream connect error or disconnect/reset before headers\n');
+      assert.equal(await stat('cluster.refused.upstream_cx_connect_fail'), fail0 + 1);
+      assert.equal(await stat('http.ingress.downstream_rq_5xx'), x0 + 1);
+    });
+
+    test('upstream reset before response headers: 503 UF', async () => {
+      // No /echo prefix: this one goes through the route matched on a header.
+      const r = await request(f.proxy.port, { path: '/reset-before-headers', headers: { 'x-route-me': '1' } });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-pillion-error'], 'UF');
+      await f.proxy.waitStat('cluster.local_app.upstream_rq_active', 0);
+    });
+
+    test('a cluster with no endpoint: 503 UH; upstream_cx_none_healthy counted', async () => {
+      const n0 = await stat('cluster.empty.upstream_cx_none_healthy');
+      const r = await request(f.proxy.port, { path: '/nohealthy' });
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-pillion-error'], 'UH');
+      assert.equal(r.body.toString(), 'no healthy upstream\n');
+      assert.equal(await stat('cluster.empty.upstream_cx_none_healthy'), n0 + 1);
+    });
+
+    test('route timeout: 504 UT after the route\'s 300 ms, the upstream request aborted; upstream_rq_timeout counted', async () => {
+      const t0 = await stat('cluster.local_app.upstream_rq_timeout');
+      const started = Date.now();
+      const r = await request(f.proxy.port, { path: `/timeout/sleep/5000?front=${front}` });
+      const took = Date.now() - started;
+      assert.equal(r.status, 504);
+      assert.equal(r.headers['x-pillion-error'], 'UT');
+      assert.equal(r.body.toString(), 'upstream request timeout\n');
+      assert.ok(took >= 250 && took < 2500, `took ${took} ms`);
+      assert.equal(await stat('cluster.local_app.upstream_rq_timeout'), t0 + 1);
+      await waitFor('the origin to see the abort', () => f.origin.seen(`/sleep/5000?front=${front}`)[0]?.aborted === true, 3000);
+    });
+
+    test('a route without `timeout` gets Envoy\'s default of 15 s (config_dump)', async () => {
+      const dump = JSON.parse((await f.proxy.admin('/config_dump')).body);
+      const routes = dump.config.listeners[0].routes as { name: string; timeout_ms: number }[];
+      assert.equal(routes.find((r) => r.name === 'api')!.timeout_ms, 15_000);
+      assert.equal(routes.find((r) => r.name === 'slow')!.timeout_ms, 300);
+    });
+
+    test('route idle_timeout: an upstream that stalls mid-body gets the client response cut, not completed', async () => {
+      const started = Date.now();
+      const r = await request(f.proxy.port, { path: '/idle/stall?bytes=1000' });
+      const took = Date.now() - started;
+      assert.equal(r.status, 200);
+      assert.equal(r.complete, false);
+      assert.equal(r.body.length, 1000);
+      assert.ok(took < 3000, `took ${took} ms`);
+      await f.proxy.waitStat('cluster.local_app.upstream_rq_active', 0);
+    });
+
+    test('route idle_timeout does not cut a slow body that keeps moving', async () => {
+      const r = await request(f.proxy.port, { path: '/idle/drip?n=6&ms=150' });
+      assert.equal(r.complete, true);
+      assert.equal(r.body.toString(), 'xxxxxx');
+    });
+
+    test('connect timeout per cluster: 503 UF after the cluster\'s 300 ms', { skip: hasPython ? false : 'python3 not installed (needed for a port whose connects hang)' }, async () => {
+      const fail0 = await stat('cluster.blackhole.upstream_cx_connect_fail');
+      const started = Date.now();
+      const r = await request(f.proxy.port, { path: '/blackhole' });
+      const took = Date.now() - started;
+      assert.equal(r.status, 503);
+      assert.equal(r.headers['x-pillion-error'], 'UF');
+      assert.ok(took >= 250 && took < 3000, `took ${took} ms`);
+      assert.equal(await stat('cluster.blackhole.upstream_cx_connect_fail'), fail0 + 1);
+    });
+
+    test('an upstream that does not speak HTTP: 502 UPE', { todo: 'see /tmp/pillion-bugs.md: undici HTTPParserError has no code, so it maps to 503 UF' }, async () => {
+      const r = await request(f.proxy.port, { path: '/garbage' });
+      assert.equal(r.status, 502);
+      assert.equal(r.headers['x-pillion-error'], 'UPE');
+      assert.equal(r.body.toString(), 'upstream protocol error\n');
+    });
+
+    test('no route: 404 NR, no_route counted, nothing forwarded', async () => {
+      const n0 = await stat('http.ingress.no_route');
+      const before = f.origin.requests.length;
+      const r = await request(f.proxy.port, { path: '/nowhere' });
+      assert.equal(r.status, 404);
+      assert.equal(r.headers['x-pillion-error'], 'NR');
+      assert.equal(r.body.toString(), 'no route matched\n');
+      assert.equal(await stat('http.ingress.no_route'), n0 + 1);
+      assert.equal(f.origin.requests.length, before);
+    });
+
+    test('direct_response route answers locally', async () => {
+      const d0 = await stat('http.ingress.downstream_rq_direct_response');
+      const r = await request(f.proxy.port, { path: '/direct' });
+      assert.equal(r.status, 418);
+      assert.equal(r.body.toString(), 'short and stout\n');
+      assert.equal(await stat('http.ingress.downstream_rq_direct_response'), d0 + 1);
+    });
+
+    test('413 when the Content-Length is over the route limit; nothing forwarded', async () => {
+      const tl0 = await stat('http.ingress.downstream_rq_too_large');
+      const before = f.origin.requests.length;
+      const r = await rawExchange(f.proxy.port, `POST /small/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n${'z'.repeat(1001)}`);
+      assert.equal(r.responses[0]?.status, 413);
+      assert.equal(r.responses[0]!.body.toString(), 'request body too large\n');
+      assert.equal(f.origin.requests.length, before);
+      assert.equal(await stat('http.ingress.downstream_rq_too_large'), tl0 + 1);
+      // A body at the limit passes.
+      const ok = await request(f.proxy.port, { method: 'POST', path: '/small/echo', body: 'z'.repeat(1000) });
+      assert.equal(ok.status, 200);
+      assert.equal(JSON.parse(ok.body.toString()).len, 1000);
+    });
+
+    test('413 when a chunked body grows over the route limit; the upstream request is aborted', { todo: 'see /tmp/pillion-bugs.md: 413 mid-body leaves the upstream request open' }, async () => {
+      const tl0 = await stat('http.ingress.downstream_rq_too_large');
+      const path = `/small/echo/chunked-${front}`;
+      const c = `POST ${path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n` + '200\r\n' + 'z'.repeat(512) + '\r\n' + '200\r\n' + 'z'.repeat(512) + '\r\n0\r\n\r\n';
+      const r = await rawExchange(f.proxy.port, c);
+      assert.equal(r.responses[0]?.status, 413);
+      assert.equal(await stat('http.ingress.downstream_rq_too_large'), tl0 + 1);
+      const seen = f.origin.seen(path.slice('/small'.length));
+      if (seen.length > 0) await waitFor('the origin to see the abort', () => seen[0]!.aborted, 3000);
+      await f.proxy.waitStat('cluster.local_app.upstream_rq_active', 0);
+    });
+
+    test('request headers of 50 KiB (a cookie-laden browser) pass', async () => {
+      const r = await request(f.proxy.port, { path: '/echo', headers: { cookie: 'c'.repeat(50 * 1024) } });
+      assert.equal(r.status, 200);
+      assert.equal((JSON.parse(r.body.toString()).headers.cookie as string).length, 50 * 1024);
+    });
+
+    if (front === 'node') {
+      test('request headers over 60 KiB: 431, nothing forwarded', async () => {
+        const before = f.origin.requests.length;
+        const r = await rawExchange(f.proxy.port, `GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+        assert.equal(r.responses[0]?.status, 431);
+        assert.equal(f.origin.requests.length, before);
+      });
+    } else {
+      test('request headers over 60 KiB: 431, nothing forwarded', { todo: 'see /tmp/pillion-bugs.md: uWS front forwards 61-100 KiB of headers, resets beyond, never 431' }, async () => {
+        const before = f.origin.requests.length;
+        const r = await rawExchange(f.proxy.port, `GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`);
+        assert.equal(r.responses[0]?.status, 431);
+        assert.equal(f.origin.requests.length, before);
+      });
+
+      test('request headers of 300 KiB: uWS 20.30 resets the connection without a 431 (known limitation, use front: node); nothing forwarded', async () => {
+        const before = f.origin.requests.length;
+        const r = await rawExchange(f.proxy.port, `GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(300 * 1024)}\r\n\r\n`, { waitClose: true, timeoutMs: 2000 });
+        assert.equal(r.responses.length, 0);
+        assert.equal(r.closed, true);
+        assert.equal(f.origin.requests.length, before);
+      });
+    }
+
+    test('after every error above the proxy still serves, with nothing left in flight', async () => {
+      assert.equal((await request(f.proxy.port, { path: '/echo' })).status, 200);
+      await f.proxy.waitStat('http.ingress.downstream_rq_active', 0);
+      for (const c of ['local_app', 'refused', 'blackhole', 'garbage']) await f.proxy.waitStat(`cluster.${c}.upstream_rq_active`, 0);
+    });
+  });
+}
