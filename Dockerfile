@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# pillion's image: `docker build -t pillion:0.1.0 .` (the tag the manifests in deploy/ use).
+#
+# Three stages. The uWS binary in @trufflesuite/uws-js-unofficial is prebuilt for glibc and Node 20's
+# ABI, so every stage is Debian bookworm with Node 20 (alpine's musl cannot load it), and no stage
+# compiles native code. deploy/runtime-layout.mjs builds the same layout without Docker and starts it
+# (test/deploy/runtime-layout.test.ts); test/deploy/dockerfile.test.ts checks this file's properties.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# build: dev dependencies (typescript) and tsc. `npm ci --ignore-scripts` skips our own `prepare`
+# (tsc on every source, tests included); deploy/tsconfig.image.json compiles src/ without *.test.ts.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY deploy/tsconfig.image.json ./deploy/
+COPY src ./src
+RUN npx tsc -p deploy/tsconfig.image.json
+
+# deps: production dependencies only, and tini. `--ignore-scripts` again: `prepare` needs typescript,
+# which --omit=dev leaves out. tini comes from Debian as a static binary, so the final stage needs
+# no apt at all.
+FROM ${NODE_IMAGE} AS deps
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# runtime: node, tini, production node_modules, the compiled src/ and the probe script. npm, npx,
+# corepack and yarn are removed: nothing installs at run time.
+FROM ${NODE_IMAGE} AS runtime
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
+COPY --from=deps /usr/bin/tini-static /usr/bin/tini
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /src/dist/src ./dist/src
+COPY deploy/probe.mjs ./probe.mjs
+RUN chmod 0755 dist/src/cli.js probe.mjs \
+ && ln -s /app/dist/src/cli.js /usr/local/bin/pillion
+ENV NODE_ENV=production
+# The node image's unprivileged user, numeric so that Kubernetes' runAsNonRoot can check it.
+USER 1000:1000
+# 15001 proxy listener, 15000 admin (bound to 127.0.0.1 unless --admin says otherwise), 9100 agent.
+EXPOSE 15001 15000 9100
+# Runs inside the container, so the default 127.0.0.1 admin answers. For `pillion agent` (no admin
+# port) run the container with --no-healthcheck or override it (deploy/compose.yaml does).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "/app/probe.mjs", "ready", "http://127.0.0.1:15000/ready"]
+# tini is PID 1: it forwards SIGTERM to pillion (which drains, then exits 0) and reaps zombies.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "--", "pillion"]
+CMD ["proxy"]

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// The Dockerfile's runtime stage without Docker (no engine runs where the tests run). It lays out
+// /app as the image does, in a temporary directory, and runs it for real:
+//
+//   build   tsc -p deploy/tsconfig.image.json             (the build stage; the repo's typescript)
+//   deps    npm ci --omit=dev --ignore-scripts            (the deps stage, from package-lock.json)
+//   app/    node_modules/ package.json dist/src/ probe.mjs (what the runtime stage COPYs)
+//
+// then checks the layout (no typescript, no tests, no dev dependencies), starts `pillion proxy` from
+// it in front of a small origin, probes /ready with probe.mjs (the HEALTHCHECK), sends a request
+// through, sends SIGTERM and expects /ready 503 during the drain and exit 0; and starts `pillion agent`
+// and scrapes it. Prints one line per step; exit 0 when every step passed.
+//
+//   node deploy/runtime-layout.mjs [--keep]     (--keep leaves the temporary directory)
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const keep = process.argv.includes('--keep');
+const root = mkdtempSync(join(tmpdir(), 'pillion-layout-'));
+const app = join(root, 'app');
+let failures = 0;
+const children = [];
+
+function step(name, ok, detail = '') {
+  if (!ok) failures++;
+  process.stdout.write(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}\n`);
+  return ok;
+}
+
+function run(cmd, args, opts) {
+  const t0 = Date.now();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
+  return { ...r, ms: Date.now() - t0 };
+}
+
+function walk(dir, out = []) {
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+const freePort = () => new Promise((res) => {
+  const s = createServer();
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+});
+
+async function get(url) {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    return { status: r.status, body: await r.text() };
+  } catch (err) {
+    return { status: 0, body: String(err) };
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a pillion mode from the laid-out app, as the image's ENTRYPOINT would (cwd /app, production). */
+function start(args) {
+  const env = { PATH: process.env.PATH, HOME: root, NODE_ENV: 'production' };
+  const child = spawn(process.execPath, [join(app, 'dist/src/cli.js'), ...args], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  children.push(child);
+  return { child, exited, log: () => log };
+}
+
+async function main() {
+  // build stage
+  const tsc = join(repo, 'node_modules/typescript/bin/tsc');
+  const b = run(process.execPath, [tsc, '-p', join(repo, 'deploy/tsconfig.image.json'), '--outDir', join(root, 'build/dist')], { cwd: repo });
+  if (!step('build: tsc -p deploy/tsconfig.image.json', b.status === 0, `${b.ms} ms ${b.stdout}${b.stderr}`.trim())) return;
+
+  // deps stage
+  cpSync(join(repo, 'package.json'), join(app, 'package.json'));
+  cpSync(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
+  const npm = run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
+  if (!step('deps: npm ci --omit=dev --ignore-scripts', npm.status === 0, `${npm.ms} ms ${npm.status === 0 ? '' : npm.stderr}`.trim())) return;
+  rmSync(join(app, 'package-lock.json')); // the runtime stage copies package.json only
+
+  // runtime stage
+  cpSync(join(root, 'build/dist/src'), join(app, 'dist/src'), { recursive: true });
+  cpSync(join(repo, 'deploy/probe.mjs'), join(app, 'probe.mjs'));
+
+  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+  const devDeps = Object.keys(pkg.devDependencies ?? {}).filter((d) => existsSync(join(app, 'node_modules', d)));
+  step('layout: no dev dependency in node_modules', devDeps.length === 0, devDeps.join(', '));
+  const prodDeps = Object.keys(pkg.dependencies ?? {}).filter((d) => !existsSync(join(app, 'node_modules', d)));
+  step('layout: every dependency in node_modules', prodDeps.length === 0, prodDeps.join(', '));
+  const files = walk(join(app, 'dist'));
+  const tests = files.filter((f) => /\.test\.js$/.test(f));
+  step('layout: no test files in dist/', tests.length === 0, tests.slice(0, 3).join(', '));
+  step('layout: no TypeScript sources in dist/', !files.some((f) => f.endsWith('.ts')));
+  step('layout: dist/src/cli.js present', existsSync(join(app, 'dist/src/cli.js')), `${files.length} files`);
+
+  const version = run(process.execPath, [join(app, 'dist/src/cli.js'), '--version'], { cwd: app });
+  step('pillion --version', version.status === 0 && version.stdout.trim() === pkg.version, version.stdout.trim() || version.stderr);
+
+  // proxy: origin <- pillion <- fetch
+  const [originPort, listenPort, adminPort, agentPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const origin = createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end(`origin saw ${req.url}\n`); });
+  await new Promise((r) => origin.listen(originPort, '127.0.0.1', r));
+  const proxy = start(['proxy', '--listen', `127.0.0.1:${listenPort}`, '--upstream', `http://127.0.0.1:${originPort}`,
+    '--admin', `127.0.0.1:${adminPort}`, '--drain-time', '1s', '--drain-timeout', '2s']);
+  const readyUrl = `http://127.0.0.1:${adminPort}/ready`;
+  const wait = run(process.execPath, [join(app, 'probe.mjs'), 'wait-ready', readyUrl, '20'], { cwd: app });
+  if (!step('proxy: probe.mjs wait-ready (postStart hook)', wait.status === 0, `${wait.ms} ms ${wait.stderr}`.trim())) {
+    process.stdout.write(proxy.log());
+    origin.close();
+    return;
+  }
+  const hc = run(process.execPath, [join(app, 'probe.mjs'), 'ready', readyUrl], { cwd: app });
+  step('proxy: probe.mjs ready (HEALTHCHECK)', hc.status === 0);
+  const through = await get(`http://127.0.0.1:${listenPort}/hello?x=1`);
+  step('proxy: request through the proxy', through.status === 200 && through.body === 'origin saw /hello?x=1\n', `${through.status} ${through.body.trim()}`);
+  const uwsLine = proxy.log().split('\n').find((l) => /uWS /.test(l)) ?? '(no uWS line in the log)';
+  step('proxy: uWS native binary loaded (glibc, Node 20 ABI)', /uWS native binary/.test(uwsLine), uwsLine);
+
+  proxy.child.kill('SIGTERM');
+  await sleep(200);
+  const draining = await get(readyUrl);
+  step('proxy: /ready 503 while draining', draining.status === 503, `${draining.status} ${draining.body.trim()}`);
+  const hcDraining = run(process.execPath, [join(app, 'probe.mjs'), 'ready', readyUrl], { cwd: app });
+  step('proxy: probe.mjs ready fails while draining', hcDraining.status === 1);
+  const exit = await Promise.race([proxy.exited, sleep(10_000).then(() => ({ code: 'timeout' }))]);
+  step('proxy: SIGTERM -> exit 0 after the drain', exit.code === 0, JSON.stringify(exit));
+  origin.close();
+
+  // agent (the DaemonSet's mode), from the same layout
+  const agent = start(['agent', `--web.listen-address=127.0.0.1:${agentPort}`]);
+  let metrics = { status: 0, body: '' };
+  for (let i = 0; i < 40 && metrics.status !== 200; i++) {
+    await sleep(250);
+    metrics = await get(`http://127.0.0.1:${agentPort}/metrics`);
+  }
+  step('agent: /metrics answers with node_ metrics', metrics.status === 200 && /^node_\w+/m.test(metrics.body), `${metrics.status}, ${metrics.body.length} bytes`);
+  agent.child.kill('SIGTERM');
+  const agentExit = await Promise.race([agent.exited, sleep(10_000).then(() => ({ code: 'timeout' }))]);
+  step('agent: SIGTERM -> exit 0', agentExit.code === 0, JSON.stringify(agentExit));
+}
+
+main()
+  .catch((err) => step('runtime-layout', false, err instanceof Error ? (err.stack ?? err.message) : String(err)))
+  .finally(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (keep) process.stdout.write(`kept ${root}\n`);
+    else rmSync(root, { recursive: true, force: true });
+    process.stdout.write(`${failures === 0 ? 'runtime layout: all steps passed' : `runtime layout: ${failures} step(s) failed`}\n`);
+    process.exitCode = failures === 0 ? 0 : 1;
+  });

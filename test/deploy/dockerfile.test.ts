@@ -1,0 +1,129 @@
+// The Dockerfile's properties (issue 9), checked on the parsed file: no Docker engine runs here.
+// deploy/runtime-layout.mjs (runtime-layout.test.ts) runs the same layout for real.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dockerContextIncludes, execForm, listRepo, parseDockerfile, readRepo, type Stage } from './helpers.js';
+
+const df = parseDockerfile(readRepo('Dockerfile'));
+const ignore = readRepo('.dockerignore');
+const final = df.stages[df.stages.length - 1]!;
+const of = (s: Stage, cmd: string) => s.instructions.filter((i) => i.cmd === cmd);
+const stageNamed = (name: string) => df.stages.find((s) => s.name === name);
+
+test('multi-stage, every stage on a glibc Node 20 slim base (uWS needs glibc and Node 20 ABI)', () => {
+  assert.ok(df.stages.length >= 2, 'at least a build and a runtime stage');
+  for (const s of df.stages) {
+    assert.match(s.image, /^node:20(\.\d+){0,2}-(bookworm|bullseye|trixie)-slim(@sha256:[0-9a-f]{64})?$/, `FROM ${s.from} -> ${s.image}`);
+    assert.doesNotMatch(s.image, /alpine/);
+  }
+});
+
+test('the build stage installs dev dependencies and compiles; the runtime stage does not', () => {
+  const build = df.stages.find((s) => of(s, 'RUN').some((r) => /\btsc\b/.test(r.args)));
+  assert.ok(build, 'a stage runs tsc');
+  assert.notEqual(build, final, 'tsc does not run in the final stage');
+  const ci = of(build, 'RUN').find((r) => /npm ci/.test(r.args))!;
+  assert.ok(ci, 'the build stage runs npm ci');
+  assert.doesNotMatch(ci.args, /--omit=dev|--production/, 'the build stage needs typescript');
+  assert.doesNotMatch(of(final, 'RUN').map((r) => r.args).join('\n'), /npm (ci|install)|\btsc\b/);
+});
+
+test('production node_modules: npm ci --omit=dev --ignore-scripts in the stage the runtime copies them from', () => {
+  const copy = of(final, 'COPY').find((c) => /node_modules/.test(c.args));
+  assert.ok(copy, 'the runtime stage copies node_modules');
+  const from = /--from=(\S+)/.exec(copy.args)?.[1];
+  assert.ok(from, 'node_modules comes from another stage');
+  const src = stageNamed(from)!;
+  assert.ok(src, `stage ${from} exists`);
+  const ci = of(src, 'RUN').find((r) => /npm ci/.test(r.args));
+  assert.ok(ci, `stage ${from} runs npm ci`);
+  assert.match(ci.args, /--omit=dev/);
+  // `prepare` runs tsc, which --omit=dev leaves out: without --ignore-scripts the install fails
+  assert.match(ci.args, /--ignore-scripts/);
+});
+
+test('the runtime stage holds no sources, tests, compilers or package managers', () => {
+  const copies = of(final, 'COPY').map((c) => c.args);
+  for (const c of copies) {
+    const words = c.split(' ');
+    const sources = words.filter((w) => !w.startsWith('--')).slice(0, -1);
+    if (words.some((w) => w.startsWith('--from='))) {
+      // from other stages: built output, node_modules, tini; never a whole source or test tree
+      for (const s of sources) assert.match(s, /\/dist\/src$|\/node_modules$|\/tini(-static)?$/, `COPY ${c}`);
+    } else {
+      // from the build context: only these two files
+      for (const s of sources) assert.ok(['package.json', 'deploy/probe.mjs'].includes(s), `COPY ${c}`);
+    }
+  }
+  assert.ok(copies.some((c) => /--from=\S+ \S*dist\/src /.test(c)), 'compiled dist/src comes from the build stage');
+  const runs = of(final, 'RUN').map((r) => r.args).join('\n');
+  assert.doesNotMatch(runs, /apt-get install|build-essential|gcc|python3|make /);
+  assert.match(runs, /rm -rf .*\/usr\/local\/lib\/node_modules\/npm/, 'npm removed from the final image');
+  // the image build compiles without *.test.ts (deploy/tsconfig.image.json)
+  const tsconfig = JSON.parse(readRepo('deploy/tsconfig.image.json').replace(/^\s*\/\/.*$/gm, '')) as { exclude: string[] };
+  assert.ok(tsconfig.exclude.some((e) => e.includes('*.test.ts')));
+});
+
+test('non-root user, numeric so that runAsNonRoot can check it', () => {
+  const users = of(final, 'USER');
+  assert.equal(users.length, 1);
+  const [uid, gid] = users[0]!.args.split(':');
+  assert.match(uid!, /^\d+$/);
+  assert.notEqual(Number(uid), 0);
+  if (gid !== undefined) assert.notEqual(Number(gid), 0);
+});
+
+test('tini is PID 1 and forwards SIGTERM to pillion; pillion is on the PATH; default mode proxy', () => {
+  const ep = execForm(of(final, 'ENTRYPOINT')[0]!.args)!;
+  assert.ok(ep, 'exec-form ENTRYPOINT (a shell form would put sh between tini and the signal)');
+  assert.match(ep[0]!, /\/tini$/);
+  assert.equal(ep[1], '--');
+  assert.equal(ep[2], 'pillion');
+  assert.deepEqual(execForm(of(final, 'CMD')[0]!.args), ['proxy']);
+  assert.ok(of(final, 'COPY').some((c) => /tini/.test(c.args)), 'tini copied into the runtime stage');
+  assert.match(of(final, 'RUN').map((r) => r.args).join('\n'), /ln -s \/app\/dist\/src\/cli\.js \/usr\/local\/bin\/pillion/);
+  const stop = of(final, 'STOPSIGNAL');
+  if (stop.length) assert.equal(stop[0]!.args, 'SIGTERM');
+});
+
+test('EXPOSE the proxy, admin and agent ports (the README defaults)', () => {
+  const ports = of(final, 'EXPOSE').flatMap((e) => e.args.split(' ')).map((p) => p.replace(/\/tcp$/, ''));
+  const readme = readRepo('README.md');
+  assert.match(readme, /0\.0\.0\.0:15001/);
+  assert.match(readme, /127\.0\.0\.1:15000/);
+  for (const p of ['15001', '15000', '9100']) assert.ok(ports.includes(p), `EXPOSE ${p}`);
+});
+
+test('HEALTHCHECK on the admin /ready', () => {
+  const hc = of(final, 'HEALTHCHECK');
+  assert.equal(hc.length, 1);
+  const m = /^(.*?)CMD (.*)$/.exec(hc[0]!.args)!;
+  assert.match(m[1]!, /--interval=\d+s/);
+  assert.match(m[1]!, /--timeout=\d+s/);
+  const cmd = execForm(m[2]!)!;
+  assert.ok(cmd);
+  assert.equal(cmd[0], 'node');
+  assert.ok(cmd.some((a) => /^http:\/\/127\.0\.0\.1:15000\/ready$/.test(a)));
+  assert.ok(of(final, 'COPY').some((c) => c.args.includes('probe.mjs')), 'the probe script is in the image');
+});
+
+test('.dockerignore keeps node_modules, dist, tests and .git out, and everything the Dockerfile copies in', () => {
+  for (const p of ['node_modules/yaml/package.json', 'dist/src/cli.js', 'test/run.mjs', '.git/HEAD', 'bench/run.ts',
+    'src/config/validate.test.ts', 'docs/config.md']) {
+    assert.equal(dockerContextIncludes(ignore, p), false, `${p} excluded`);
+  }
+  const sources = df.stages.flatMap((s) => of(s, 'COPY')).filter((c) => !/--from=/.test(c.args))
+    .flatMap((c) => c.args.split(' ').slice(0, -1));
+  assert.ok(sources.length > 0);
+  const files = listRepo('.');
+  for (const s of sources) {
+    const under = files.filter((f) => f === s || f.startsWith(`${s.replace(/\/$/, '')}/`));
+    assert.ok(under.length > 0, `COPY source ${s} exists`);
+    const sent = under.filter((f) => dockerContextIncludes(ignore, f));
+    assert.ok(sent.length > 0, `COPY source ${s} is in the build context`);
+    if (s === 'src') {
+      assert.ok(sent.includes('src/cli.ts'));
+      assert.ok(!sent.some((f) => f.endsWith('.test.ts')), 'no tests in the context');
+    }
+  }
+});

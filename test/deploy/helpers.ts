@@ -1,0 +1,198 @@
+// Shared by the deploy tests: the repository root, a Dockerfile parser, a .dockerignore matcher, and
+// Kubernetes schema validation through kubernetes-models (its validators are generated from the
+// Kubernetes OpenAPI schemas; no hand-written structure check).
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+
+/** The repository root (this file runs as dist/test/deploy/helpers.js). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export function readRepo(path: string): string {
+  return readFileSync(join(ROOT, path), 'utf8');
+}
+
+/** Every file under a repo directory, as repo-relative paths (node_modules, .git and dist skipped). */
+export function listRepo(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d)) {
+      if (n === 'node_modules' || n === '.git' || n === 'dist') continue;
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(relative(ROOT, p).split('\\').join('/'));
+    }
+  };
+  walk(join(ROOT, dir));
+  return out.sort();
+}
+
+// ---- Dockerfile ----------------------------------------------------------------------------------
+
+export interface Instruction {
+  cmd: string; // upper case
+  args: string; // the rest, continuation lines joined
+  line: number;
+}
+
+export interface Stage {
+  from: string; // as written, ARGs not expanded
+  image: string; // ARGs expanded with their defaults
+  name: string | null;
+  instructions: Instruction[];
+}
+
+export interface Dockerfile {
+  args: Record<string, string>; // global ARGs (before the first FROM) with defaults
+  stages: Stage[];
+}
+
+export function parseDockerfile(text: string): Dockerfile {
+  const instructions: Instruction[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const first = lines[i]!;
+    if (/^\s*(#|$)/.test(first)) continue;
+    const start = i;
+    let joined = first;
+    while (/\\\s*$/.test(joined) && i + 1 < lines.length) {
+      joined = joined.replace(/\\\s*$/, ' ');
+      i++;
+      if (/^\s*#/.test(lines[i]!)) continue; // comments inside a continuation are dropped, as BuildKit does
+      joined += lines[i]!;
+    }
+    const m = /^\s*(\w+)\s*(.*)$/s.exec(joined);
+    if (m) instructions.push({ cmd: m[1]!.toUpperCase(), args: m[2]!.trim().replace(/\s+/g, ' '), line: start + 1 });
+  }
+  const args: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const ins of instructions) {
+    if (ins.cmd === 'FROM') {
+      const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
+      if (!m) throw new Error(`Dockerfile:${ins.line}: cannot parse FROM ${ins.args}`);
+      const image = m[1]!.replace(/\$\{?(\w+)\}?/g, (_, v: string) => args[v] ?? '');
+      stages.push({ from: m[1]!, image, name: m[2] ?? null, instructions: [] });
+    } else if (stages.length === 0) {
+      if (ins.cmd === 'ARG') {
+        const [k, v] = ins.args.split('=');
+        args[k!] = v ?? '';
+      }
+    } else {
+      stages[stages.length - 1]!.instructions.push(ins);
+    }
+  }
+  return { args, stages };
+}
+
+/** The JSON (exec) form of CMD/ENTRYPOINT/HEALTHCHECK CMD, or null for the shell form. */
+export function execForm(s: string): string[] | null {
+  if (!s.startsWith('[')) return null;
+  return JSON.parse(s) as string[];
+}
+
+// ---- .dockerignore (the rules of moby/patternmatcher, enough for our file) ------------------------
+
+function globToRegExp(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') {
+      if (pattern[i + 1] === '*') {
+        i++;
+        if (pattern[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/**
+ * Whether the build context sends `path` (repo-relative). Patterns apply in order and the last match
+ * wins; a pattern that matches a parent directory matches everything under it.
+ */
+export function dockerContextIncludes(dockerignore: string, path: string): boolean {
+  const rules = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const p = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '');
+      return { negate, re: globToRegExp(p) };
+    });
+  const parts = path.split('/');
+  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
+  let excluded = false;
+  for (const r of rules) {
+    if (candidates.some((c) => r.re.test(c))) excluded = !r.negate;
+  }
+  return !excluded;
+}
+
+// ---- YAML and Kubernetes schemas ----------------------------------------------------------------
+
+export type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Every document of a YAML file; throws on a YAML error, naming the file and the line. */
+export function loadYamlDocs(text: string, name = 'yaml'): Obj[] {
+  const docs = parseAllDocuments(text, { prettyErrors: true });
+  if (!Array.isArray(docs)) throw new Error(`${name}: empty`);
+  const out: Obj[] = [];
+  for (const d of docs) {
+    if (d.errors.length) throw new Error(`${name}: ${d.errors.map((e) => e.message).join('; ')}`);
+    const v = d.toJS() as unknown;
+    if (v !== null && v !== undefined) out.push(v as Obj);
+  }
+  return out;
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Validates one Kubernetes object against the schema of its apiVersion/kind, as generated from the
+ * Kubernetes OpenAPI document by kubernetes-models (Kubernetes 1.30 API, which has native sidecars).
+ * Returns the errors, empty when valid; an unknown apiVersion/kind is an error too.
+ */
+export function k8sErrors(obj: Obj): string[] {
+  const apiVersion = String(obj.apiVersion ?? '');
+  const kind = String(obj.kind ?? '');
+  if (!apiVersion || !kind) return ['missing apiVersion or kind'];
+  // core API objects live under kubernetes-models/v1/, the others under <group>/<version>/
+  const path = `kubernetes-models/${apiVersion}/${kind}`;
+  let mod: Obj;
+  try {
+    mod = require(path) as Obj;
+  } catch {
+    return [`no Kubernetes schema for ${apiVersion} ${kind}`];
+  }
+  const Model = mod[kind] as (new (o: Obj) => { validate(): void }) | undefined;
+  if (Model === undefined) return [`no Kubernetes model class for ${apiVersion} ${kind}`];
+  try {
+    new Model(obj).validate();
+    return [];
+  } catch (err) {
+    const errors = (err as { errors?: { instancePath: string; message: string; params?: unknown }[] }).errors;
+    if (!errors) return [String(err)];
+    return errors.map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params ?? {})}`);
+  }
+}
+
+/** The pod spec of a workload (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob) or null. */
+export function podSpecOf(obj: Obj): Obj | null {
+  switch (obj.kind) {
+    case 'Pod': return obj.spec ?? null;
+    case 'CronJob': return obj.spec?.jobTemplate?.spec?.template?.spec ?? null;
+    case 'Deployment': case 'StatefulSet': case 'DaemonSet': case 'ReplicaSet': case 'Job':
+      return obj.spec?.template?.spec ?? null;
+    default: return null;
+  }
+}
+
+/** Kubernetes durations in manifests are seconds; pillion's are "5s", "250ms", "2m" or seconds. */
+export function seconds(d: string | number): number {
+  if (typeof d === 'number') return d;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(d.trim());
+  if (!m) throw new Error(`not a duration: ${d}`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : n;
+}
