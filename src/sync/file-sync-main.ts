@@ -1,6 +1,5 @@
 // `pillion file-sync`: flags -> FileSync + its loop, /ready and /metrics, a source watcher in
 // on-change mode, and the SIGTERM contract: finish the round in flight, run a final one, exit 0.
-import { watch, type FSWatcher } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
 import {
@@ -12,6 +11,7 @@ import { startStatusServer, type StatusServer } from './common/status-server.js'
 import { watchProcessSignals } from './common/stop-signal.js';
 import { FileSync, FileSyncLoop } from './files/file-sync.js';
 import { PathFilter } from './files/glob.js';
+import { TreeWatcher } from './files/tree-watcher.js';
 
 export const MANIFEST_NAME = '.pillion-sync-manifest.json';
 
@@ -95,9 +95,12 @@ export async function main(argv: string[]): Promise<number> {
 
   const log = createLogger('file-sync', { level: cfg.level, format: cfg.logFormat });
   const registry = new Registry();
+  // Set in on-change mode; every scan hands it the directories to watch.
+  let treeWatcher: TreeWatcher | null = null;
   const sync = new FileSync({
     source: cfg.source, dest: cfg.dest, manifestPath: cfg.manifestPath, filter: new PathFilter(cfg.includes, cfg.excludes),
     deletePropagation: cfg.deletePropagation, settleMs: cfg.settleMs, log, registry,
+    onScanned: (dirs) => treeWatcher?.reconcile(dirs),
   });
   log.info('starting', { source: cfg.source, dest: cfg.dest, mode: cfg.mode, delete: cfg.deletePropagation, manifest: cfg.manifestPath });
 
@@ -131,27 +134,18 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  let watcher: FSWatcher | null = null;
   if (cfg.mode === 'on-change') {
-    const watchErrors = registry.counter('pillion_file_sync_watch_errors_total', 'fs.watch failures on the source (the periodic rescan continues).');
-    const onWatchError = (err: unknown): void => {
+    const watchErrors = registry.counter('pillion_file_sync_watch_errors_total', 'fs.watch failures on source directories (the periodic rescan covers them).');
+    treeWatcher = new TreeWatcher(cfg.source, () => loop.poke(), (dir, err) => {
       watchErrors.inc();
-      log.warn('cannot watch the source, relying on the periodic rescan', { error: errorText(err) });
-      watcher?.close();
-      watcher = null;
-    };
-    try {
-      watcher = watch(cfg.source, { recursive: true }, () => loop.poke());
-      watcher.on('error', onWatchError);
-    } catch (err) {
-      onWatchError(err);
-    }
+      log.warn('cannot watch a source directory, relying on the periodic rescan for it', { dir: dir === '' ? '.' : dir, error: errorText(err) });
+    });
   }
 
   const running = loop.run();
   const sig = await signals.stopped;
   log.info('stopping', { signal: sig });
-  (watcher as FSWatcher | null)?.close();
+  (treeWatcher as TreeWatcher | null)?.close();
   loop.stop();
   await running;
   await server?.close();

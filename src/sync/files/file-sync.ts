@@ -29,6 +29,8 @@ export interface FileSyncOptions {
   log: Logger;
   registry: Registry;
   now?: () => number;
+  /** Called with the walked directories right after each scan (on-change mode watches them). */
+  onScanned?: (dirs: readonly string[]) => void;
 }
 
 /** What one round did, by relative path (tests use this as the oracle, the log prints the counts). */
@@ -157,6 +159,7 @@ export class FileSync {
     this.stats.rounds.inc();
     const manifest = await this.loadManifestOnce();
     const scan = await scanTree(source, filter, log, this.manifestRelInSource());
+    this.opts.onScanned?.(scan.dirs);
     this.stats.skippedLinks.inc(scan.skippedLinks);
     this.stats.skippedSpecial.inc(scan.skippedSpecial);
     this.stats.unreadableDirs.inc(scan.unreadableDirs.length);

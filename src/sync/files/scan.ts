@@ -19,11 +19,13 @@ export interface ScanResult {
   skippedSpecial: number;
   /** Subdirectories that could not be read; their files are absent from `files`. */
   unreadableDirs: string[];
+  /** Directories walked ('' is the root): what on-change mode watches. */
+  dirs: string[];
 }
 
 /** Throws when the root itself cannot be read (an unmounted volume must not look like "empty"). */
 export async function scanTree(root: string, filter: PathFilter, log: Logger, skipRel: ReadonlySet<string> = new Set()): Promise<ScanResult> {
-  const out: ScanResult = { files: new Map(), skippedLinks: 0, skippedSpecial: 0, unreadableDirs: [] };
+  const out: ScanResult = { files: new Map(), skippedLinks: 0, skippedSpecial: 0, unreadableDirs: [], dirs: [] };
   const rootStat = await lstat(root);
   if (!rootStat.isDirectory()) throw new Error(`${root} is not a directory`);
   const walk = async (dirRel: string): Promise<void> => {
@@ -37,6 +39,7 @@ export async function scanTree(root: string, filter: PathFilter, log: Logger, sk
       log.warn('cannot read a source directory, skipping it this round', { dir: dirRel, error: errorText(err) });
       return;
     }
+    out.dirs.push(dirRel);
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       if (isTempName(e.name)) continue;
