@@ -1,6 +1,5 @@
 // The contract between the scrape loop and one collector (node_exporter's `Collector` interface).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { MetricSet } from './exposition.js';
 
 /**
@@ -29,12 +28,14 @@ export interface HostPaths {
   udevData: string;
 }
 
+// Plain concatenation, not path.join: these run for every file of every scrape, and the kernel
+// does not mind a doubled slash.
 export function procPath(paths: HostPaths, ...parts: string[]): string {
-  return join(paths.procfs, ...parts);
+  return `${paths.procfs}/${parts.join('/')}`;
 }
 
 export function sysPath(paths: HostPaths, ...parts: string[]): string {
-  return join(paths.sysfs, ...parts);
+  return `${paths.sysfs}/${parts.join('/')}`;
 }
 
 /**

@@ -15,58 +15,53 @@ export class MetricDesc {
   readonly help: string;
   readonly type: MetricType;
   readonly labelNames: readonly string[];
-  /** Positions of labelNames in sorted order: exposition lists labels sorted by name. */
-  readonly sortedOrder: readonly number[];
+  /** Positions of labelNames in sorted order (exposition lists labels sorted by name); null when already sorted. */
+  readonly sortedOrder: readonly number[] | null;
   /** `# HELP ...\n# TYPE ...\n`, pre-rendered because it never changes. */
   readonly header: string;
+  /** Per sorted label: the text before its value, e.g. `{device="` then `",fstype="`. */
+  readonly labelPrefixes: readonly string[];
 
   constructor(name: string, help: string, type: MetricType, labelNames: readonly string[] = []) {
     this.name = name;
     this.help = help;
     this.type = type;
     this.labelNames = labelNames;
-    this.sortedOrder = labelNames.map((_, i) => i).sort((a, b) => compareStrings(labelNames[a]!, labelNames[b]!));
+    const order = labelNames.map((_, i) => i).sort((a, b) => compareStrings(labelNames[a]!, labelNames[b]!));
+    this.sortedOrder = order.every((v, i) => v === i) ? null : order;
     this.header = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
+    this.labelPrefixes = order.map((li, i) => `${i === 0 ? `${name}{` : '",'}${labelNames[li]}="`);
   }
-}
-
-interface Sample {
-  /** Label values in sorted-label-name order: the sort key client_golang uses. */
-  sortedValues: string[];
-  value: number;
 }
 
 interface Family {
   desc: MetricDesc;
-  samples: Sample[];
-  /** Label-value keys seen, to drop duplicates the way client_golang refuses them. */
-  seen: Set<string>;
+  /** Label values per sample, in sorted-label-name order: the sort key client_golang uses. */
+  labels: string[][];
+  values: number[];
 }
 
 /**
  * The samples of one scrape. Collectors call `add`; the server calls `render` once at the end.
- * Not shared between scrapes, so concurrent scrapes never see each other's samples.
+ * Not shared between scrapes, so concurrent scrapes never see each other's samples. Allocation
+ * per sample is kept to the label array the caller already built: the scrape's garbage is what
+ * decides how far V8 grows its heap, and the agent's memory budget is tight (docs/agent.md).
  */
 export class MetricSet {
   private readonly families = new Map<string, Family>();
-  /** Samples dropped because their name + labels were already present (a collector bug). */
+  /** Samples dropped at render because their name + labels were already present (a collector bug). */
   duplicates = 0;
 
   /** Adds one sample; `labelValues` follow `desc.labelNames`. */
   add(desc: MetricDesc, value: number, ...labelValues: string[]): void {
     let fam = this.families.get(desc.name);
     if (fam === undefined) {
-      fam = { desc, samples: [], seen: new Set() };
+      fam = { desc, labels: [], values: [] };
       this.families.set(desc.name, fam);
     }
-    const sortedValues = desc.sortedOrder.map((i) => labelValues[i] ?? '');
-    const key = sortedValues.join('\u0000');
-    if (fam.seen.has(key)) {
-      this.duplicates++;
-      return;
-    }
-    fam.seen.add(key);
-    fam.samples.push({ sortedValues, value });
+    const order = desc.sortedOrder;
+    fam.labels.push(order === null ? labelValues : order.map((i) => labelValues[i] ?? ''));
+    fam.values.push(value);
   }
 
   /** Names of the families that have at least one sample. */
@@ -74,35 +69,65 @@ export class MetricSet {
     return [...this.families.keys()];
   }
 
-  /** Renders every family in name order, samples in label-value order. */
+  /** Renders every family in name order, samples in label-value order, duplicates dropped. */
   render(): string {
-    const names = [...this.families.keys()].sort(compareStrings);
-    const parts: string[] = [];
+    // Metric names are ASCII ([a-zA-Z_:][a-zA-Z0-9_:]*), so native order is byte order.
+    const names = [...this.families.keys()].sort();
+    let out = '';
     for (const name of names) {
-      const fam = this.families.get(name)!;
-      const { desc } = fam;
-      fam.samples.sort(compareSamples);
-      parts.push(desc.header);
-      const sortedNames = desc.sortedOrder.map((i) => desc.labelNames[i]!);
-      for (const s of fam.samples) {
-        if (sortedNames.length === 0) {
-          parts.push(`${name} ${formatValue(s.value)}\n`);
+      const { desc, labels, values } = this.families.get(name)!;
+      out += desc.header;
+      const prefixes = desc.labelPrefixes;
+      if (prefixes.length === 0) {
+        // A family without labels can hold one sample only; later ones would be duplicates.
+        out += `${name} ${formatValue(values[0]!)}\n`;
+        this.duplicates += values.length - 1;
+        continue;
+      }
+      const idx = labels.map((_, i) => i);
+      const cmp = labels.some(hasAstralOrHighChars) ? compareLabels : compareLabelsNative;
+      if (!isSorted(labels, cmp)) idx.sort((a, b) => cmp(labels[a]!, labels[b]!));
+      let prev: string[] | undefined;
+      for (const i of idx) {
+        const lv = labels[i]!;
+        if (prev !== undefined && cmp(prev, lv) === 0) {
+          this.duplicates++;
           continue;
         }
-        let labels = '';
-        for (let i = 0; i < sortedNames.length; i++) {
-          labels += `${i === 0 ? '' : ','}${sortedNames[i]}="${escapeLabelValue(s.sortedValues[i]!)}"`;
-        }
-        parts.push(`${name}{${labels}} ${formatValue(s.value)}\n`);
+        prev = lv;
+        for (let j = 0; j < prefixes.length; j++) out += prefixes[j]! + escapeLabelValue(lv[j] ?? '');
+        out += `"} ${formatValue(values[i]!)}\n`;
       }
     }
-    return parts.join('');
+    return out;
   }
 }
 
-function compareSamples(a: Sample, b: Sample): number {
-  for (let i = 0; i < a.sortedValues.length; i++) {
-    const c = compareStrings(a.sortedValues[i]!, b.sortedValues[i]!);
+function isSorted(labels: string[][], cmp: (a: string[], b: string[]) => number): boolean {
+  for (let i = 1; i < labels.length; i++) if (cmp(labels[i - 1]!, labels[i]!) > 0) return false;
+  return true;
+}
+
+/** Where UTF-16 order and UTF-8 byte order can disagree: surrogates and U+E000..U+FFFF. */
+const HIGH_CHARS = /[\uD800-\uFFFF]/;
+function hasAstralOrHighChars(values: string[]): boolean {
+  for (const v of values) if (HIGH_CHARS.test(v)) return true;
+  return false;
+}
+
+/** Label order when no value has such characters: JS's native order is then byte order. */
+function compareLabelsNative(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function compareLabels(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const c = compareStrings(a[i]!, b[i]!);
     if (c !== 0) return c;
   }
   return 0;
@@ -142,6 +167,18 @@ export function formatValue(v: number): string {
   if (v === Infinity) return '+Inf';
   if (v === -Infinity) return '-Inf';
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
+  // Most values: JS's shortest decimal form is Go's whenever the exponent is in [-4, 6).
+  const abs = v < 0 ? -v : v;
+  if (abs >= 1e-4 && abs < 1e6) return String(v);
+  if (Number.isSafeInteger(v) && abs < 1e21) {
+    // Integers (most counters): digits without trailing zeros, e.g. 38014093 -> 3.8014093e+07.
+    const digits = String(abs);
+    let end = digits.length;
+    while (end > 1 && digits.charCodeAt(end - 1) === 48) end--;
+    const exp = digits.length - 1;
+    const mant = end === 1 ? digits[0]! : `${digits[0]}.${digits.slice(1, end)}`;
+    return `${v < 0 ? '-' : ''}${mant}e+${exp < 10 ? '0' : ''}${exp}`;
+  }
   const e = v.toExponential(); // shortest round-trip digits, e.g. "5.13713216512e+11"
   const at = e.indexOf('e');
   const exp = Number(e.slice(at + 1));
@@ -150,6 +187,5 @@ export function formatValue(v: number): string {
     const digits = String(Math.abs(exp)).padStart(2, '0');
     return `${e.slice(0, at)}e${sign}${digits}`;
   }
-  // Within [-4, 6) JS's own decimal form is the shortest plain form, as Go's %f with those digits.
   return String(v);
 }

@@ -49,12 +49,15 @@ export function createAgentServer(cfg: ServerConfig): Server {
       inFlight++;
       let body: string;
       try {
-        body = (await scrape(selected, cfg.logger)).render();
+        const metrics = await scrape(selected, cfg.logger);
+        body = metrics.render();
+        if (metrics.duplicates > 0) cfg.logger.warn('dropped duplicate samples (collector bug)', { count: metrics.duplicates });
       } finally {
         inFlight--;
       }
       const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
-      if (gzip) reply(res, 200, CONTENT_TYPE, gzipSync(body), { 'content-encoding': 'gzip' });
+      // Level 1: a tenth more bytes than node_exporter's level 6, for about half the CPU.
+      if (gzip) reply(res, 200, CONTENT_TYPE, gzipSync(body, { level: 1 }), { 'content-encoding': 'gzip' });
       else reply(res, 200, CONTENT_TYPE, body);
       return;
     }

@@ -11,7 +11,6 @@ const successDesc = new MetricDesc('node_scrape_collector_success', 'node_export
 export async function scrape(collectors: readonly Collector[], logger: Logger): Promise<MetricSet> {
   const out = new MetricSet();
   await Promise.all(collectors.map((c) => runOne(c, out, logger)));
-  if (out.duplicates > 0) logger.warn('dropped duplicate samples (collector bug)', { count: out.duplicates });
   return out;
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { isNotFound, procPath, readOptional, readText, sysPath, type Collector } from '../collector.js';
 import { deviceFilterFromFlags, type DeviceFilter } from '../device-filter.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
+import { fields, isUint } from '../procfs/fields.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
 /** Partitions and virtual devices are left out by default: their I/O is counted on the disk too. */
@@ -61,10 +62,9 @@ export interface DiskstatsLine {
 export function parseDiskstats(text: string): DiskstatsLine[] {
   const out: DiskstatsLine[] = [];
   for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
+    const f = fields(line);
     if (f.length < 14) continue;
-    const nums = [f[0]!, f[1]!, ...f.slice(3, 20)];
-    if (!nums.every((n) => /^\d+$/.test(n))) throw new Error(`invalid line in diskstats: ${JSON.stringify(line)}`);
+    if (!isUint(f[0]) || !isUint(f[1]) || !f.slice(3, 20).every(isUint)) throw new Error(`invalid line in diskstats: ${JSON.stringify(line)}`);
     out.push({ major: Number(f[0]), minor: Number(f[1]), device: f[2]!, stats: f.slice(3, 20).map(Number) });
   }
   return out;

@@ -1,6 +1,7 @@
 // loadavg: the 1, 5 and 15 minute load averages from /proc/loadavg (collector/loadavg_linux.go).
 import { procPath, readText, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
+import { fields } from '../procfs/fields.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
 const descs = [
@@ -10,7 +11,7 @@ const descs = [
 ];
 
 export function parseLoadavg(text: string): [number, number, number] {
-  const f = text.trim().split(/\s+/);
+  const f = fields(text, 3);
   const loads = f.slice(0, 3).map(Number);
   if (loads.length < 3 || loads.some((n) => !Number.isFinite(n))) throw new Error(`unexpected /proc/loadavg content: ${JSON.stringify(text.slice(0, 80))}`);
   return loads as [number, number, number];

@@ -1,18 +1,21 @@
 // meminfo: every /proc/meminfo field as node_memory_<Field>[_bytes] (collector/meminfo_linux.go):
 // "Active(anon)" becomes Active_anon, fields with a kB unit are multiplied by 1024 and get _bytes.
 import { procPath, readText, type Collector } from '../collector.js';
+import { fields } from '../procfs/fields.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
 export function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const parts = line.trim().split(/\s+/);
+    const parts = fields(line);
     // Some kernels (CentOS 6) print empty lines.
-    if (parts.length < 2 || parts[0] === '') continue;
+    if (parts.length < 2) continue;
     let value = Number(parts[1]);
     if (!Number.isFinite(value) || parts[1] === '') throw new Error(`invalid value in meminfo: ${JSON.stringify(line)}`);
-    let key = parts[0]!.replace(/:$/, '').replace(/\((.*)\)/, '_$1');
+    let key = parts[0]!;
+    if (key.endsWith(':')) key = key.slice(0, -1);
+    if (key.includes('(')) key = key.replace(/\((.*)\)/, '_$1');
     if (parts.length === 3) {
       value *= 1024; // the kernel's unit is always kB
       key += '_bytes';

@@ -2,6 +2,7 @@
 // exposes them (collector/vmstat_linux.go).
 import { procPath, readText, type Collector } from '../collector.js';
 import { compileFlagRegex } from '../device-filter.js';
+import { fields } from '../procfs/fields.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
@@ -16,10 +17,12 @@ export class VmstatCollector implements Collector {
 
   update(out: MetricSet): void {
     for (const line of readText(procPath(this.ctx.paths, 'vmstat')).split('\n')) {
-      const parts = line.trim().split(/\s+/);
-      if (parts.length !== 2 || parts[0] === '') continue;
+      // Most of the ~170 lines are filtered out: test the key before splitting the rest.
+      const sp = line.indexOf(' ');
+      if (sp <= 0 || !this.fields.test(line.slice(0, sp))) continue;
+      const parts = fields(line);
+      if (parts.length !== 2) continue;
       const [key, raw] = parts as [string, string];
-      if (!this.fields.test(key)) continue;
       const value = Number(raw);
       if (raw === '' || !Number.isFinite(value)) throw new Error(`invalid value in /proc/vmstat: ${JSON.stringify(line)}`);
       let desc = this.descs.get(key);

@@ -33,8 +33,10 @@ export interface ProcStat {
 /** The kernel's softirq vector order in the `softirq` line (kernel/softirq.c softirq_to_name). */
 export const SOFTIRQ_VECTORS = ['hi', 'timer', 'net_tx', 'net_rx', 'block', 'block_iopoll', 'tasklet', 'sched', 'hrtimer', 'rcu'] as const;
 
+import { fields, isUint } from './fields.js';
+
 function uint(text: string | undefined, what: string): number {
-  if (text === undefined || !/^\d+$/.test(text)) throw new Error(`/proc/stat: bad ${what} value ${JSON.stringify(text)}`);
+  if (!isUint(text)) throw new Error(`/proc/stat: bad ${what} value ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -50,9 +52,11 @@ export function parseProcStat(text: string): ProcStat {
     softirqs: undefined,
   };
   for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
+    // The intr line holds one counter per IRQ (thousands on big hosts) and only its total is
+    // used: split just the first fields of it.
+    const f = fields(line, line.startsWith('intr ') ? 2 : Infinity);
     const key = f[0];
-    if (key === undefined || key === '' || f.length < 2) continue;
+    if (key === undefined || f.length < 2) continue;
     switch (key) {
       case 'btime': stat.bootTime = uint(f[1], key); break;
       case 'ctxt': stat.contextSwitches = uint(f[1], key); break;
