@@ -9,7 +9,8 @@ import { createLogger, errorText, parseFormat, parseLevel } from './common/log.j
 import { Registry } from './common/metrics.js';
 import { startStatusServer, type StatusServer } from './common/status-server.js';
 import { watchProcessSignals } from './common/stop-signal.js';
-import { FileSync, FileSyncLoop } from './files/file-sync.js';
+import { FileSync } from './files/file-sync.js';
+import { FileSyncLoop } from './files/file-sync-loop.js';
 import { PathFilter } from './files/glob.js';
 import { TreeWatcher } from './files/tree-watcher.js';
 

@@ -10,10 +10,8 @@
 import { lstat, readdir, rmdir, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fsyncDir, sweepStaleTemps } from '../common/atomic-write.js';
-import { backoffDelay, jitteredInterval } from '../common/backoff.js';
 import { errorText, type Logger } from '../common/log.js';
 import type { Counter, Gauge, Registry } from '../common/metrics.js';
-import { Waker } from '../common/stop-signal.js';
 import { copyFileAtomic, sha256File } from './copy-file.js';
 import type { PathFilter } from './glob.js';
 import { loadManifest, saveManifest, type Manifest, type ManifestEntry } from './manifest.js';
@@ -365,72 +363,5 @@ export class FileSync {
       }
       dir = dirname(dir);
     }
-  }
-}
-
-export interface LoopOptions {
-  mode: 'interval' | 'on-change';
-  intervalMs: number;
-  jitter: number;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-  /** on-change: how long to wait after the first event before the round. */
-  debounceMs: number;
-}
-
-/**
- * Runs rounds until stop(), then one final round so that what the app wrote before SIGTERM is in
- * the backup. In on-change mode a change wakes the loop early; the interval is the rescan period.
- */
-export class FileSyncLoop {
-  private readonly waker = new Waker();
-  private stopping = false;
-  private failures = 0;
-  private readonly roundFailures: Counter;
-
-  constructor(private readonly sync: FileSync, private readonly opts: LoopOptions, private readonly log: Logger, registry: Registry) {
-    this.roundFailures = registry.counter('pillion_file_sync_round_failures_total', 'Rounds that failed as a whole (source unreadable, manifest not written).');
-  }
-
-  private async guardedRound(): Promise<RoundReport | null> {
-    try {
-      const report = await this.sync.syncOnce();
-      this.failures = 0;
-      return report;
-    } catch (err) {
-      this.failures++;
-      this.roundFailures.inc();
-      this.log.warn('sync round failed', { error: errorText(err), consecutive: this.failures });
-      return null;
-    }
-  }
-
-  async run(): Promise<void> {
-    const o = this.opts;
-    while (!this.stopping) {
-      const report = await this.guardedRound();
-      if (this.stopping) break;
-      let delay: number;
-      if (report === null) delay = backoffDelay(this.failures, o.backoffBaseMs, o.backoffMaxMs);
-      // Files skipped as still-being-written are retried soon, not a whole interval later.
-      else if (report.unstable.length > 0 || report.failed.length > 0) delay = Math.min(o.intervalMs, backoffDelay(1, o.backoffBaseMs, o.backoffMaxMs));
-      else delay = jitteredInterval(o.intervalMs, o.jitter);
-      const woken = await this.waker.sleep(delay);
-      // A save usually fires a burst of events: wait one debounce so the burst becomes one round.
-      if (woken && !this.stopping && o.mode === 'on-change') await this.waker.sleep(o.debounceMs);
-    }
-    this.log.info('final sync before exit');
-    const final = await this.guardedRound();
-    if (final === null) this.log.warn('final sync failed; the destination has the previous round');
-  }
-
-  /** A change in the source (on-change mode) or SIGHUP. */
-  poke(): void {
-    this.waker.poke();
-  }
-
-  stop(): void {
-    this.stopping = true;
-    this.waker.poke();
   }
 }
