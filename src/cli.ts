@@ -14,6 +14,7 @@ const MODES: Record<string, Mode> = {
   agent: { summary: 'node agent: node_exporter-compatible metrics from /proc and /sys', load: () => import('./agent/main.js') },
   'config-sync': { summary: 'pull config from a config centre into a shared volume, atomically', load: () => import('./sync/config-sync-main.js') },
   'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
+  'envoy-compat': { summary: 'translate an Envoy v3 bootstrap to pillion config: check envoy.yaml [--strict]', load: () => import('../envoy-compat/main.js') },
 };
 
 export function version(): string {

@@ -1,0 +1,80 @@
+// What the translators share: the report of dropped fields, the pillion config being built (raw, as
+// a user would write it, so that src/config/validate.ts checks it like any file), and where each
+// pillion field came from in the Envoy config (so a validation error names the Envoy field and line).
+import type { Path } from '../src/config/validate.js';
+import { fieldName } from '../src/config/validate.js';
+import type { Node, Report } from './source.js';
+
+/** pillion's raw config as translated: the shapes docs/config.md documents. */
+export interface RawRoute {
+  name?: string;
+  match: { prefix?: string; path?: string; regex?: string; headers?: RawHeaderMatcher[] };
+  cluster?: string;
+  direct_response?: { status: number; body?: string };
+  timeout?: string;
+  idle_timeout?: string;
+  prefix_rewrite?: string;
+  host_rewrite?: string;
+}
+
+export interface RawHeaderMatcher {
+  name: string;
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+  present?: boolean;
+}
+
+export interface RawListener {
+  name: string;
+  address: string;
+  port: number;
+  routes: RawRoute[];
+}
+
+export interface RawCluster {
+  name: string;
+  endpoints: string[];
+  lb_policy?: string;
+  connect_timeout?: string;
+  idle_timeout?: string;
+}
+
+export interface RawConfig {
+  admin?: { address: string; port: number };
+  listeners: RawListener[];
+  clusters: RawCluster[];
+}
+
+export interface TranslateOptions {
+  /** Reads a file the bootstrap names (LDS/CDS paths); tests remap Envoy's absolute paths with it. */
+  readFile?: (path: string) => string;
+}
+
+export class Ctx {
+  readonly out: RawConfig = { listeners: [], clusters: [] };
+  /** pillion field (as `fieldName` prints it) -> the Envoy field it came from. */
+  readonly origins = new Map<string, Node>();
+  /** Files the translation read besides the bootstrap (filesystem xDS), to watch for changes. */
+  readonly files: string[] = [];
+
+  constructor(readonly report: Report, readonly options: TranslateOptions) {}
+
+  origin(path: Path, from: Node): void {
+    this.origins.set(fieldName(path), from);
+  }
+
+  /** The Envoy field a pillion field came from: the nearest recorded ancestor. */
+  originOf(path: Path): Node | undefined {
+    for (let n = path.length; n >= 0; n--) {
+      const o = this.origins.get(fieldName(path.slice(0, n)));
+      if (o !== undefined) return o;
+    }
+    return undefined;
+  }
+}
+
+/** Milliseconds as pillion writes a duration. */
+export function ms(n: number): string {
+  return `${n}ms`;
+}

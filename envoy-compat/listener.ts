@@ -1,0 +1,95 @@
+// Listener -> one pillion listener: its socket address, and the http_connection_manager of its first
+// HTTP filter chain. pillion has one route table per listener, so a listener with several HTTP filter
+// chains (SNI) keeps the first and reports the rest.
+import type { Ctx, RawListener } from './context.js';
+import { HCM_NAME, HCM_TYPE, httpConnectionManager } from './http-connection-manager.js';
+import { transportSocket } from './transport-sockets/tls.js';
+import type { Node } from './source.js';
+
+const HARMLESS_LISTENER_FILTERS = ['envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector'];
+
+export function listener(l: Node, ctx: Ctx): void {
+  const index = ctx.out.listeners.length;
+  const envoyName = l.str('name');
+  const sa = l.get('address')?.get('socket_address');
+  if (sa === undefined) {
+    if (l.has('address')) l.get('address')!.dropSelf('listener not carried over: pillion listens on TCP socket addresses only');
+    else l.dropSelf('listener not carried over: it has no address');
+    return;
+  }
+  const address = sa.str('address') ?? '0.0.0.0';
+  const port = sa.int('port_value');
+  if (port === undefined) return sa.fail('port_value is required');
+  const protocol = sa.str('protocol');
+  if (protocol !== undefined && protocol !== 'TCP') {
+    sa.get('protocol')!.dropSelf(`listener not carried over: pillion listens on TCP only (not ${protocol})`);
+    return;
+  }
+  sa.skip('ipv4_compat');
+  sa.finish();
+
+  const chains = l.list('filter_chains');
+  const def = l.get('default_filter_chain');
+  if (def !== undefined) chains.push(def);
+  const isHttp = (fc: Node) =>
+    fc.isMap() && fc.has('filters') && ([] as unknown[]).concat((fc.value as Record<string, unknown>).filters).some((f) => isHcm(f));
+  const httpChain = chains.find(isHttp);
+  if (httpChain === undefined) {
+    l.dropSelf(`listener ${envoyName ?? `${address}:${port}`} not carried over: it has no http_connection_manager (pillion proxies HTTP only)`);
+    return;
+  }
+  const out: RawListener = { name: envoyName ?? `listener_${index}`, address, port, routes: [] };
+  ctx.origin(['listeners', index], l);
+  ctx.origin(['listeners', index, 'port'], sa);
+  ctx.origin(['listeners', index, 'address'], sa);
+
+  for (const fc of chains) {
+    if (fc !== httpChain) {
+      fc.dropSelf('filter chain not carried over: pillion serves one filter chain per listener (the first HTTP one)');
+      continue;
+    }
+    const match = fc.get('filter_chain_match');
+    if (match !== undefined) match.dropSelf('filter_chain_match (SNI, ALPN, addresses): pillion serves this chain to every connection', true);
+    const ts = fc.get('transport_socket');
+    if (ts !== undefined) transportSocket(ts, 'downstream');
+    fc.skip('name');
+    for (const f of fc.list('filters')) {
+      const config = f.get('typed_config');
+      const type = config?.typeName();
+      if (isHcm(f.value)) {
+        f.skip('name');
+        if (config === undefined) return f.fail('http_connection_manager needs its typed_config');
+        httpConnectionManager(config, out, index, ctx);
+        config.finish();
+        f.finish();
+      } else {
+        f.dropSelf(`network filter ${f.str('name') ?? type ?? '(unnamed)'}: pillion has the HTTP connection manager only`, true);
+      }
+    }
+    fc.drop('transport_socket_connect_timeout', 'pillion has no TLS handshake timeout setting');
+    fc.finish();
+  }
+
+  for (const lf of l.list('listener_filters')) {
+    const name = lf.str('name');
+    if (name !== undefined && HARMLESS_LISTENER_FILTERS.includes(name)) {
+      lf.skip('typed_config');
+      lf.note(`${name}: nothing to carry (it only feeds filter_chain_match)`);
+      lf.finish();
+    } else lf.dropSelf(`listener filter ${name ?? '(unnamed)'}: pillion has none`);
+  }
+  l.drop('per_connection_buffer_limit_bytes', 'pillion streams bodies with its own backpressure');
+  l.drop('connection_balance_config', 'pillion\'s workers share the port with SO_REUSEPORT');
+  l.skip('traffic_direction', 'stat_prefix'); // informational; the HCM's stat_prefix names the listener
+  if (l.has('@type')) l.typeName();
+  l.finish();
+  ctx.out.listeners.push(out);
+}
+
+function isHcm(f: unknown): boolean {
+  if (f === null || typeof f !== 'object') return false;
+  const o = f as Record<string, unknown>;
+  const tc = (o.typed_config ?? o.typedConfig) as Record<string, unknown> | undefined;
+  const type = typeof tc?.['@type'] === 'string' ? (tc['@type'] as string) : '';
+  return type.endsWith(`/${HCM_TYPE}`) || o.name === HCM_NAME || o.name === 'envoy.http_connection_manager';
+}
