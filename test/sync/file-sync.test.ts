@@ -11,7 +11,11 @@ import { copyFileAtomic } from '../../src/sync/files/copy-file.js';
 import { FileSync } from '../../src/sync/files/file-sync.js';
 import { PathFilter } from '../../src/sync/files/glob.js';
 import type { Manifest } from '../../src/sync/files/manifest.js';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { captureLogger, promtoolCheck, tempDir } from './helpers.js';
+
+const READER = fileURLToPath(new URL('./reader.js', import.meta.url));
 
 async function setup(opts: { includes?: string[]; excludes?: string[]; del?: boolean; settleMs?: number } = {}) {
   const dir = await tempDir('fs');
@@ -206,4 +210,26 @@ test('symlinks and FIFOs in the source are skipped and counted; a corrupt manife
   assert.equal(metric(registry, 'pillion_file_sync_skipped_total{kind="symlink"}'), 1);
   assert.equal(metric(registry, 'pillion_file_sync_manifest_problems_total'), 1);
   assert.ok(lines.some((l) => l.includes(' warn file-sync: manifest unusable')));
+});
+
+test('a reader of a destination file never sees a partial copy during 150 rounds', async (t) => {
+  // settle 0: every version is copied at once (this test is about the copy, not the settle rule).
+  const { source, dest, sync } = await setup({ settleMs: 0 });
+  const doc = (v: number): string => JSON.stringify({ version: v, items: new Array(50_000).fill(v) });
+  await writeFile(join(source, 'state.json'), doc(0));
+  await sync.syncOnce();
+  const target = join(dest, 'state.json');
+  const reader = spawn(process.execPath, [READER, target], { stdio: 'inherit' });
+  const exited = new Promise<void>((r) => reader.on('exit', () => r()));
+  for (let v = 1; v <= 150; v++) {
+    await writeFile(join(source, 'state.json'), doc(v));
+    const r = await sync.syncOnce();
+    assert.deepEqual(r.copied, ['state.json']);
+  }
+  writeFileSync(`${target}.stop`, '');
+  await exited;
+  const result = JSON.parse(await readFile(`${target}.result`, 'utf8')) as { reads: number; bad: number; versions: number; firstBad: string };
+  t.diagnostic(`file-sync reader: ${JSON.stringify(result)}`);
+  assert.equal(result.bad, 0, result.firstBad);
+  assert.ok(result.versions > 1);
 });
