@@ -35,12 +35,40 @@ export interface RouteConfig {
   host_rewrite?: string;
   /** Largest request body accepted (413 beyond it). */
   max_request_bytes: number;
+  /** Per-route filter settings by filter name: `false` disables the listener's filter here, an object
+   *  overrides fields of its config (Envoy's typed_per_filter_config). */
+  filters: Record<string, false | unknown>;
+  retry_policy: RetryPolicy | null;
+}
+
+export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes';
+
+export interface RetryPolicy {
+  retry_on: RetryOn[];
+  num_retries: number;
+  /** 0: each try gets what is left of the route timeout. */
+  per_try_timeout_ms: number;
+  retriable_status_codes: number[];
+  base_interval_ms: number;
+  max_interval_ms: number;
+}
+
+/** A filter as written under a listener: its name and its raw config, validated by its factory. */
+export interface FilterConfig {
+  name: string;
+  /** The filter's own parsed config (its factory's type). */
+  config: unknown;
+  /** As written; only kept during validation, for per-route overrides to merge over. */
+  raw?: Record<string, unknown>;
+  /** Where it came from, for error messages: `listeners[0].filters[1]`. */
+  path: (string | number)[];
 }
 
 export interface ListenerConfig {
   name: string;
   address: string;
   port: number;
+  filters: FilterConfig[];
   /** `uws` (default, fastest) or `node` (node:http: pipelining, any method, 400 on malformed input). */
   front: FrontKind;
   routes: RouteConfig[];
@@ -58,6 +86,43 @@ export interface ClusterConfig {
   max_connections: number;
   /** How long an unused upstream connection is kept open. */
   idle_timeout_ms: number;
+  circuit_breakers: CircuitBreakers;
+  outlier_detection: OutlierDetection | null;
+  health_checks: HealthCheck | null;
+  /** When set, replaces circuit_breakers.max_retries, as in Envoy. */
+  retry_budget: RetryBudget | null;
+}
+
+/** Envoy's thresholds and defaults (default priority). */
+export interface CircuitBreakers {
+  max_connections: number;
+  max_pending_requests: number;
+  max_requests: number;
+  max_retries: number;
+}
+
+export interface OutlierDetection {
+  consecutive_5xx: number;
+  consecutive_gateway_failure: number;
+  base_ejection_time_ms: number;
+  max_ejection_time_ms: number;
+  max_ejection_percent: number;
+}
+
+export interface HealthCheck {
+  path: string;
+  interval_ms: number;
+  timeout_ms: number;
+  healthy_threshold: number;
+  unhealthy_threshold: number;
+  /** Status codes counted as healthy: [from, to) ranges, default [[200, 300)]. */
+  expected_statuses: [number, number][];
+}
+
+/** Envoy's retry budget: retries in flight may be this % of requests in flight, at least min_retry_concurrency. */
+export interface RetryBudget {
+  budget_percent: number;
+  min_retry_concurrency: number;
 }
 
 export interface AdminConfig {

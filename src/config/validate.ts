@@ -1,7 +1,8 @@
 // Turns raw config (from YAML, JSON or the embedded default) into a Config, or throws a ConfigError that
 // names the field and, when the config came from a file, its line. Runs when a config loads, never per
 // request.
-import type { ClusterConfig, Config, HeaderMatcher, LbPolicy, ListenerConfig, RouteConfig, RouteMatch } from './types.js';
+import type { CircuitBreakers, ClusterConfig, Config, FilterConfig, HeaderMatcher, HealthCheck, LbPolicy, ListenerConfig, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteConfig, RouteMatch } from './types.js';
+import { FILTER_NAMES, validateFilterConfig } from '../chain/registry.js';
 import { parseDuration } from '../util/duration.js';
 
 export type Path = (string | number)[];
@@ -30,7 +31,8 @@ export function fieldName(path: Path): string {
 const LB_POLICIES: readonly LbPolicy[] = ['round_robin', 'least_request', 'random'];
 const MiB = 1024 * 1024;
 
-class Checker {
+/** Field checks that name the field and its line; filter config modules use it too. */
+export class Checker {
   constructor(private readonly locate: Locator, private readonly file?: string) {}
 
   fail(path: Path, reason: string): never {
@@ -88,6 +90,23 @@ class Checker {
     return s;
   }
 
+  bool(v: unknown, path: Path, fallback: boolean): boolean {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') this.fail(path, 'must be true or false');
+    return v;
+  }
+
+  number(v: unknown, path: Path, fallback: number, min: number, max: number): number {
+    if (v === undefined) return fallback;
+    const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) this.fail(path, `must be a number from ${min} to ${max}`);
+    return n;
+  }
+
+  stringList(v: unknown, path: Path): string[] {
+    return this.array(v, path).map((x, i) => this.string(x, [...path, i]));
+  }
+
   port(v: unknown, path: Path, fallback?: number): number {
     if (v === undefined && fallback === undefined) this.fail(path, 'is required');
     return this.int(v, path, fallback ?? 0, 0, 65535);
@@ -124,6 +143,9 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
   const nodeFront = listeners.findIndex((l) => l.front === 'node');
   // node:net cannot share a port between worker threads (no SO_REUSEPORT before Node 23).
   if (concurrency > 1 && nodeFront >= 0) c.fail(['listeners', nodeFront, 'front'], "'node' needs concurrency 1 (worker threads cannot share a node:http port)");
+  // The raw filter configs (plaintext API keys among them) served the per-route merges above; only the
+  // parsed configs (keys hashed) go on to the data planes.
+  for (const l of listeners) for (const f of l.filters) delete (f as Partial<FilterConfig>).raw;
   return {
     admin,
     listeners,
@@ -135,22 +157,66 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
 }
 
 function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): ListenerConfig {
-  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'routes']);
+  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'filters', 'routes']);
   const front = o.front ?? 'uws';
   if (front !== 'uws' && front !== 'node') c.fail([...path, 'front'], "must be 'uws' or 'node'");
-  const routes = c.array(o.routes, [...path, 'routes']).map((r, i) => route(c, r, [...path, 'routes', i], clusters));
+  const filters = c.array(o.filters ?? [], [...path, 'filters']).map((f, i) => filterConfig(c, f, [...path, 'filters', i]));
+  const routes = c.array(o.routes, [...path, 'routes']).map((r, i) => route(c, r, [...path, 'routes', i], clusters, filters));
   if (routes.length === 0) c.fail([...path, 'routes'], 'needs at least one route');
   return {
     name: c.string(o.name, [...path, 'name'], `listener_${String(path[1])}`),
     address: c.string(o.address, [...path, 'address'], '0.0.0.0'),
     port: c.port(o.port, [...path, 'port']),
+    filters,
     front,
     routes,
   };
 }
 
-function route(c: Checker, v: unknown, path: Path, clusters: Set<string>): RouteConfig {
-  const o = c.object(v, path, ['name', 'match', 'cluster', 'direct_response', 'timeout', 'idle_timeout', 'prefix_rewrite', 'host_rewrite', 'max_request_bytes']);
+function filterConfig(c: Checker, v: unknown, path: Path): FilterConfig {
+  const o = c.object(v, path, Object.keys(v !== null && typeof v === 'object' ? v : {}));
+  const name = c.string(o.name, [...path, 'name']);
+  if (!FILTER_NAMES.includes(name)) c.fail([...path, 'name'], `unknown filter (known: ${FILTER_NAMES.join(', ')})`);
+  const { name: _name, ...raw } = o;
+  return { name, raw, config: validateFilterConfig(c, name, raw, path), path };
+}
+
+/** A route's `filters:` map: `false` disables the listener's filter, an object overrides its fields. */
+function routeFilters(c: Checker, v: unknown, path: Path, listenerFilters: readonly FilterConfig[]): RouteConfig['filters'] {
+  if (v === undefined) return {};
+  const o = c.object(v, path, listenerFilters.map((f) => f.name));
+  const out: RouteConfig['filters'] = {};
+  for (const [name, x] of Object.entries(o)) {
+    const p = [...path, name];
+    if (x === false) { out[name] = false; continue; }
+    const override = c.object(x, p, Object.keys(x !== null && typeof x === 'object' ? x : {}));
+    const base = listenerFilters.find((f) => f.name === name)!;
+    out[name] = validateFilterConfig(c, name, { ...base.raw, ...override }, p);
+  }
+  return out;
+}
+
+const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'];
+
+function retryPolicy(c: Checker, v: unknown, path: Path): RetryPolicy | null {
+  if (v === undefined) return null;
+  const o = c.object(v, path, ['retry_on', 'num_retries', 'per_try_timeout', 'retriable_status_codes', 'retry_back_off']);
+  const on = typeof o.retry_on === 'string' ? o.retry_on.split(',').map((s) => s.trim()) : c.stringList(o.retry_on ?? ['connect-failure'], [...path, 'retry_on']);
+  on.forEach((x, i) => { if (!RETRY_ON.includes(x as RetryOn)) c.fail([...path, 'retry_on', i], `must be one of ${RETRY_ON.join(', ')}`); });
+  const back = o.retry_back_off === undefined ? {} : c.object(o.retry_back_off, [...path, 'retry_back_off'], ['base_interval', 'max_interval']);
+  const base = c.duration(back.base_interval, [...path, 'retry_back_off', 'base_interval'], 25);
+  return {
+    retry_on: on as RetryOn[],
+    num_retries: c.int(o.num_retries, [...path, 'num_retries'], 1, 0, 10),
+    per_try_timeout_ms: c.duration(o.per_try_timeout, [...path, 'per_try_timeout'], 0),
+    retriable_status_codes: c.array(o.retriable_status_codes ?? [], [...path, 'retriable_status_codes']).map((x, i) => c.int(x, [...path, 'retriable_status_codes', i], 0, 100, 599)),
+    base_interval_ms: base,
+    max_interval_ms: c.duration(back.max_interval, [...path, 'retry_back_off', 'max_interval'], base * 10),
+  };
+}
+
+function route(c: Checker, v: unknown, path: Path, clusters: Set<string>, listenerFilters: readonly FilterConfig[]): RouteConfig {
+  const o = c.object(v, path, ['name', 'match', 'cluster', 'direct_response', 'timeout', 'idle_timeout', 'prefix_rewrite', 'host_rewrite', 'max_request_bytes', 'filters', 'retry_policy']);
   const match = routeMatch(c, o.match ?? { prefix: '/' }, [...path, 'match']);
   const cluster = c.optString(o.cluster, [...path, 'cluster']);
   if (cluster !== undefined && !clusters.has(cluster)) c.fail([...path, 'cluster'], `names no cluster (known: ${[...clusters].join(', ') || 'none'})`);
@@ -172,6 +238,8 @@ function route(c: Checker, v: unknown, path: Path, clusters: Set<string>): Route
     prefix_rewrite: prefixRewrite,
     host_rewrite: c.optString(o.host_rewrite, [...path, 'host_rewrite']),
     max_request_bytes: c.int(o.max_request_bytes, [...path, 'max_request_bytes'], 1024 * MiB * 4, 0, Number.MAX_SAFE_INTEGER),
+    filters: routeFilters(c, o.filters, [...path, 'filters'], listenerFilters),
+    retry_policy: retryPolicy(c, o.retry_policy, [...path, 'retry_policy']),
   };
 }
 
@@ -210,7 +278,7 @@ function headerMatcher(c: Checker, v: unknown, path: Path): HeaderMatcher {
 }
 
 function cluster(c: Checker, v: unknown, path: Path): ClusterConfig {
-  const o = c.object(v, path, ['name', 'endpoints', 'lb_policy', 'connect_timeout', 'max_connections', 'idle_timeout']);
+  const o = c.object(v, path, ['name', 'endpoints', 'lb_policy', 'connect_timeout', 'max_connections', 'idle_timeout', 'circuit_breakers', 'outlier_detection', 'health_checks', 'retry_budget']);
   const endpoints = c.array(o.endpoints, [...path, 'endpoints']).map((e, i) => {
     const p = [...path, 'endpoints', i];
     const s = c.string(e, p);
@@ -233,5 +301,63 @@ function cluster(c: Checker, v: unknown, path: Path): ClusterConfig {
     connect_timeout_ms: c.duration(o.connect_timeout, [...path, 'connect_timeout'], 5000),
     max_connections: c.int(o.max_connections, [...path, 'max_connections'], 64, 1, 100_000),
     idle_timeout_ms: c.duration(o.idle_timeout, [...path, 'idle_timeout'], 60_000),
+    circuit_breakers: circuitBreakers(c, o.circuit_breakers, [...path, 'circuit_breakers']),
+    outlier_detection: outlierDetection(c, o.outlier_detection, [...path, 'outlier_detection']),
+    health_checks: healthCheck(c, o.health_checks, [...path, 'health_checks']),
+    retry_budget: retryBudget(c, o.retry_budget, [...path, 'retry_budget']),
+  };
+}
+
+/** Envoy's defaults: 1024 connections, pending requests and requests, 3 retries. */
+function circuitBreakers(c: Checker, v: unknown, path: Path): CircuitBreakers {
+  const o = v === undefined ? {} : c.object(v, path, ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries']);
+  return {
+    max_connections: c.int(o.max_connections, [...path, 'max_connections'], 1024, 1, 1_000_000),
+    max_pending_requests: c.int(o.max_pending_requests, [...path, 'max_pending_requests'], 1024, 0, 1_000_000),
+    max_requests: c.int(o.max_requests, [...path, 'max_requests'], 1024, 1, 1_000_000),
+    max_retries: c.int(o.max_retries, [...path, 'max_retries'], 3, 0, 1_000_000),
+  };
+}
+
+/** Envoy's defaults: 5 consecutive 5xx or gateway failures, 30 s base ejection, 300 s max, 10 %. */
+function outlierDetection(c: Checker, v: unknown, path: Path): OutlierDetection | null {
+  if (v === undefined) return null;
+  const o = c.object(v, path, ['consecutive_5xx', 'consecutive_gateway_failure', 'base_ejection_time', 'max_ejection_time', 'max_ejection_percent']);
+  return {
+    consecutive_5xx: c.int(o.consecutive_5xx, [...path, 'consecutive_5xx'], 5, 0, 1_000_000),
+    consecutive_gateway_failure: c.int(o.consecutive_gateway_failure, [...path, 'consecutive_gateway_failure'], 5, 0, 1_000_000),
+    base_ejection_time_ms: c.duration(o.base_ejection_time, [...path, 'base_ejection_time'], 30_000),
+    max_ejection_time_ms: c.duration(o.max_ejection_time, [...path, 'max_ejection_time'], 300_000),
+    max_ejection_percent: c.int(o.max_ejection_percent, [...path, 'max_ejection_percent'], 10, 0, 100),
+  };
+}
+
+function healthCheck(c: Checker, v: unknown, path: Path): HealthCheck | null {
+  if (v === undefined) return null;
+  const o = c.object(v, path, ['path', 'interval', 'timeout', 'healthy_threshold', 'unhealthy_threshold', 'expected_statuses']);
+  const p = c.string(o.path, [...path, 'path']);
+  if (!p.startsWith('/')) c.fail([...path, 'path'], "must start with '/'");
+  const expected = o.expected_statuses === undefined ? [[200, 300] as [number, number]]
+    : c.array(o.expected_statuses, [...path, 'expected_statuses']).map((r, i) => {
+      const ro = c.object(r, [...path, 'expected_statuses', i], ['start', 'end']);
+      return [c.int(ro.start, [...path, 'expected_statuses', i, 'start'], 200, 100, 599), c.int(ro.end, [...path, 'expected_statuses', i, 'end'], 300, 101, 600)] as [number, number];
+    });
+  return {
+    path: p,
+    interval_ms: c.duration(o.interval, [...path, 'interval'], 5000),
+    timeout_ms: c.duration(o.timeout, [...path, 'timeout'], 1000),
+    healthy_threshold: c.int(o.healthy_threshold, [...path, 'healthy_threshold'], 1, 1, 100),
+    unhealthy_threshold: c.int(o.unhealthy_threshold, [...path, 'unhealthy_threshold'], 3, 1, 100),
+    expected_statuses: expected,
+  };
+}
+
+/** Envoy's retry budget defaults: 20 % of active requests, at least 3 retries in flight. */
+function retryBudget(c: Checker, v: unknown, path: Path): RetryBudget | null {
+  if (v === undefined) return null;
+  const o = c.object(v, path, ['budget_percent', 'min_retry_concurrency']);
+  return {
+    budget_percent: c.number(o.budget_percent, [...path, 'budget_percent'], 20, 0, 100),
+    min_retry_concurrency: c.int(o.min_retry_concurrency, [...path, 'min_retry_concurrency'], 3, 0, 1_000_000),
   };
 }

@@ -22,8 +22,16 @@ export const LOCAL_REPLIES = {
   upstreamReset: reply('503 Service Unavailable', 'UR', 'upstream reset before response headers\n'),
   /** The upstream sent something that is not HTTP/1.1 (Envoy: UPE). */
   upstreamProtocolError: reply('502 Bad Gateway', 'UPE', 'upstream protocol error\n'),
+  /** A circuit breaker is open (Envoy: UO, with `x-envoy-overloaded: true`). */
+  overflow: reply('503 Service Unavailable', 'UO', 'upstream connect error or disconnect/reset before headers. reset reason: overflow\n'),
   noRoute: reply('404 Not Found', 'NR', 'no route matched\n'),
-  bodyTooLarge: reply('413 Payload Too Large', 'RL', 'request body too large\n'),
+  /** Authentication failed: no credential, or an unknown or invalid one. */
+  unauthorized: reply('401 Unauthorized', 'UAEX', 'unauthorized\n'),
+  /** Authenticated, but not allowed here. */
+  forbidden: reply('403 Forbidden', 'UAEX', 'forbidden\n'),
+  /** local_ratelimit refused the request (Envoy: RL, body "local_rate_limited"). */
+  rateLimited: reply('429 Too Many Requests', 'RL', 'local_rate_limited\n'),
+  bodyTooLarge: reply('413 Payload Too Large', 'TL', 'request body too large\n'),
   badRequest: reply('400 Bad Request', 'DPE', 'bad request: ambiguous framing or invalid header\n'),
   notImplemented: reply('501 Not Implemented', 'NI', 'method not implemented by this proxy\n'),
 } as const satisfies Record<string, LocalReply>;

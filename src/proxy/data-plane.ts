@@ -1,32 +1,45 @@
-// The data plane of one thread: its listeners and clusters, built from a validated config and the stat
-// slots the main thread assigned. A reload swaps routes and clusters under running listeners (requests
-// in flight keep the objects they started with), opens new listeners and closes removed ones.
+// The data plane of one thread: its listeners, clusters and filter chains, built from a validated config
+// and the plan (stat slots, shared-memory slots) the main thread made for it. A reload swaps routes and
+// clusters under running listeners (requests in flight keep the objects they started with), opens new
+// listeners and closes removed ones.
 import type { Pool } from 'undici';
-import type { Config } from '../config/types.js';
-import type { ClusterStats, ListenerStats } from '../stats/names.js';
-import { buildClusters, type Cluster } from '../upstream/cluster.js';
+import type { Filter } from '../chain/filter.js';
+import { filterModule } from '../chain/registry.js';
+import type { Config, ListenerConfig, RouteConfig } from '../config/types.js';
+import type { ListenerStats } from '../stats/names.js';
+import { buildClusters, type Cluster, type ClusterPlan } from '../upstream/cluster.js';
 import { log } from '../util/log.js';
 import { Listener } from './listener.js';
 import { Route } from './router.js';
 
-/** Stat slots for a config, assigned by the main thread's registry (plain data: it crosses threads). */
-export interface StatPlan {
+/** Where a config's state lives, assigned by the main thread (plain data: it crosses threads). */
+export interface Plan {
   listeners: Record<string, ListenerStats>;
-  clusters: Record<string, ClusterStats>;
+  clusters: Record<string, ClusterPlan>;
+  /** Filter stat slots: listener -> filter name -> stat key -> slot. */
+  filterStats: Record<string, Record<string, Record<string, number>>>;
+  /** Shared-memory slots per filter instance: `${listener}|${route or '*'}|${filter}`. */
+  filterSlots: Record<string, number>;
+  /** Time origin of shared-memory clocks, the same in every thread. */
+  epoch: number;
+}
+
+export function filterSlotKey(listener: string, route: string | null, filter: string): string {
+  return `${listener}|${route ?? '*'}|${filter}`;
 }
 
 export class DataPlane {
   private listeners = new Map<string, Listener>();
   private clusters = new Map<string, Cluster>();
 
-  constructor(readonly stats: Float64Array) {}
+  constructor(readonly stats: Float64Array, readonly shared: Int32Array) {}
 
   /** Applies a config; the first call opens the listeners. Throws only on a listen failure. */
-  async apply(config: Config, plan: StatPlan): Promise<void> {
-    const { clusters, retired } = buildClusters(config.clusters, (n) => plan.clusters[n]!, this.clusters, this.stats);
+  async apply(config: Config, plan: Plan): Promise<void> {
+    const { clusters, retired } = buildClusters(config.clusters, plan.clusters, this.clusters, this.stats, this.shared);
     const next = new Map<string, Listener>();
     for (const lc of config.listeners) {
-      const routes = lc.routes.map((r) => new Route(r, r.cluster !== undefined ? clusters.get(r.cluster)! : null));
+      const routes = this.compileRoutes(lc, clusters, plan);
       const old = this.listeners.get(lc.name);
       if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front) {
         old.routes = routes;
@@ -43,6 +56,43 @@ export class DataPlane {
     this.listeners = next;
     this.clusters = clusters;
     closeWhenIdle(retired);
+  }
+
+  /**
+   * Each route gets its filter array once, here: the listener's filters in config order, one
+   * instance each shared by the routes that keep the listener's config, a separate instance where a
+   * route overrides a filter's config, and the filter left out where a route disables it.
+   */
+  private compileRoutes(lc: ListenerConfig, clusters: Map<string, Cluster>, plan: Plan): Route[] {
+    const shared = new Map<string, Filter>();
+    const make = (name: string, config: unknown, route: string | null): Filter => {
+      const slot = plan.filterSlots[filterSlotKey(lc.name, route, name)];
+      return filterModule(name).create(config, {
+        listener: lc.name,
+        route,
+        stats: this.stats,
+        handles: plan.filterStats[lc.name]![name]!,
+        shared: this.shared,
+        sharedSlot: slot ?? -1,
+        epoch: plan.epoch,
+        now: Date.now,
+      });
+    };
+    return lc.routes.map((r: RouteConfig) => {
+      const chain: Filter[] = [];
+      for (const f of lc.filters) {
+        const override = r.filters[f.name];
+        if (override === false) continue;
+        if (override !== undefined) {
+          chain.push(make(f.name, override, r.name));
+          continue;
+        }
+        let inst = shared.get(f.name);
+        if (inst === undefined) shared.set(f.name, (inst = make(f.name, f.config, null)));
+        chain.push(inst);
+      }
+      return new Route(r, r.cluster !== undefined ? clusters.get(r.cluster)! : null, chain);
+    });
   }
 
   /** Ports actually bound, by listener name (port 0 in the config picks a free one). */

@@ -1,20 +1,27 @@
-// One request/response through the proxy: the uWS response on one side, an undici dispatch on the
-// other. The class is the undici handler itself (no wrapper object), sets every field in its
-// constructor, and writes to the client only inside `res.cork()` (writes from undici callbacks are
-// outside uWS's own cork, and would otherwise cost a syscall each).
+// One request/response through the proxy. The Exchange is at once the filters' StreamContext and the
+// undici handler (no wrapper object per request); it sets every field in its constructor and writes to
+// the client only inside `res.cork()` (writes from undici callbacks are outside uWS's own cork, and
+// would otherwise cost a syscall each).
+//
+//   front handler ──> request filters (config order) ──> breaker ──> endpoint ──> undici dispatch
+//   client <── write head + body (tryEnd / write) <── response filters (reverse order) <── onHeaders
+//                                          └── retry (backoff, another endpoint) on a retriable failure
 //
 // Backpressure, both ways:
-//   client -> upstream: uWS onData pushes into RequestBody; when undici stops reading, the stream's
-//     buffer fills, push() returns false and we pause the uWS socket; _read() resumes it.
-//   upstream -> client: onData returns false when uWS could not take the chunk (tryEnd/write), which
-//     pauses undici; uWS's onWritable writes the rest and calls undici's resume().
+//   client -> upstream: the front pushes into RequestBody; when undici stops reading, the stream's
+//     buffer fills, push() returns false and we pause the client socket; _read() resumes it.
+//   upstream -> client: onData returns false when the front could not take the chunk (tryEnd/write),
+//     which pauses undici; the front's onWritable writes the rest and calls undici's resume().
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { FilterStatus, type Filter, type StreamContext } from '../chain/filter.js';
 import type { FrontResponse } from '../front/types.js';
-import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply } from '../errors/local-reply.js';
-import type { ClusterStats, ListenerStats } from '../stats/names.js';
-import type { Endpoint } from '../upstream/cluster.js';
+import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply, type LocalReplyKind } from '../errors/local-reply.js';
+import type { ListenerStats } from '../stats/names.js';
+import type { Cluster, Endpoint } from '../upstream/cluster.js';
+import { backoffMs, retriableError, retriableStatus } from '../upstream/retry.js';
 import { filterResponseHeaders } from './headers.js';
+import type { Route } from './router.js';
 import { statusLine } from './status-line.js';
 
 /** What an exchange needs from its listener; shared by all its requests. */
@@ -23,7 +30,7 @@ export interface ListenerContext {
   readonly ls: ListenerStats;
   /** True while draining: responses carry `Connection: close`. */
   draining: boolean;
-  /** Requests in flight on this data plane (drain waits for zero). */
+  /** Requests in flight on this listener (drain waits for zero). */
   active: number;
 }
 
@@ -31,31 +38,37 @@ export interface ListenerContext {
 let corkTarget: Exchange | null = null;
 let corkChunk: Buffer | null = null;
 let corkReply: LocalReply | null = null;
+let corkExtra: readonly string[] | null = null;
 let corkRes: FrontResponse | null = null;
 let corkClose = false;
 
 function corkedData(): void { corkTarget!.writeChunk(corkChunk!); }
 function corkedComplete(): void { corkTarget!.writeEnd(); }
-function corkedReply(): void { writeLocalReply(corkRes!, corkReply!, corkClose); }
+function corkedReply(): void { writeLocalReply(corkRes!, corkReply!, corkClose, corkExtra); }
 
-/** Writes one of the proxy's own responses (already corked, or inside a uWS handler). */
-export function writeLocalReply(res: FrontResponse, r: LocalReply, close: boolean): void {
+const OVERLOADED = ['x-envoy-overloaded', 'true'];
+
+/** Writes one of the proxy's own responses (already corked, or inside a front handler). */
+export function writeLocalReply(res: FrontResponse, r: LocalReply, close: boolean, extra: readonly string[] | null = null): void {
   res.writeStatus(r.status);
   res.writeHeader('content-type', 'text/plain');
   res.writeHeader('x-pillion-error', r.flag);
+  if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   if (close) res.writeHeader('connection', 'close');
   res.end(r.body, close);
 }
 
-/** Same, from outside a uWS handler (an undici callback or a timer). */
-export function sendLocalReply(res: FrontResponse, r: LocalReply, close: boolean): void {
-  corkRes = res; corkReply = r; corkClose = close;
+/** Same, from outside a front handler (an undici callback, a timer, an async filter). */
+function sendLocalReply(res: FrontResponse, r: LocalReply, close: boolean, extra: readonly string[] | null): void {
+  corkRes = res; corkReply = r; corkClose = close; corkExtra = extra;
   res.cork(corkedReply);
-  corkRes = null; corkReply = null;
+  corkRes = null; corkReply = null; corkExtra = null;
 }
 
 const enum State {
-  /** Waiting for the upstream's response head. */
+  /** Request filters running (or one of them waiting). */
+  Filtering,
+  /** Sent upstream (or waiting to retry); no response head yet. */
   Waiting,
   /** Response head received; nothing written to the client yet. */
   HeadReceived,
@@ -65,15 +78,37 @@ const enum State {
   Done,
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
-  state = State.Waiting;
-  /** uWS throws if `res` is touched after onAborted: every write checks this first. */
+export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
+  state = State.Filtering;
+  /** The front throws if `res` is touched after onAborted: every write checks this first. */
   clientGone = false;
+  /** Inside the front's request handler: replies go out without a cork of our own. */
+  inHandler = true;
+  // StreamContext
+  query: string;
+  apiKeyClient: string | null = null;
+  jwtClaims: Record<string, unknown> | null = null;
+  credentialFingerprint: string | null = null;
+  extraResponseHeaders: string[] | null = null;
+  private filterIndex = 0;
+  // Upstream
+  readonly cluster: Cluster;
+  endpoint: Endpoint | null = null;
+  /** We counted a request in flight on `endpoint` (for least_request). */
+  holdsEndpoint = false;
+  holdsBreaker = false;
+  holdsRetry = false;
+  attempt = 0;
+  /** Index of the x-pillion-attempt-count value in `headers`, when the route retries. */
+  attemptHeader = -1;
+  startedAt = 0;
+  /** The current attempt is being dropped for a retry: its remaining callbacks are ignored. */
+  retrying = false;
   status = 0;
-  headers: (string | Buffer)[] = [];
+  responseHeaders: (string | Buffer)[] = [];
   /** The upstream's content-length, or -1 (then the client gets chunked encoding). */
   contentLength = -1;
-  /** Bytes of the current chunk uWS did not take, with the write offset where the chunk began. */
+  /** Bytes of the current chunk the front did not take, with the write offset where the chunk began. */
   pending: Buffer | null = null;
   pendingOffset = 0;
   /** The upstream finished while a chunk was still pending. */
@@ -82,34 +117,68 @@ export class Exchange implements Dispatcher.DispatchHandler {
   resumeUpstream: (() => void) | null = null;
   body: RequestBody | null = null;
   requestBytes = 0;
-  /** We paused the uWS socket. uWS's resume() on a socket that is not paused stalls the body, so
-   *  only a pause of ours is ever undone. */
+  /** We paused the client socket. uWS's resume() on a socket that is not paused stalls the body,
+   *  so only a pause of ours is ever undone. */
   clientPaused = false;
 
   constructor(
     readonly res: FrontResponse,
     readonly ctx: ListenerContext,
-    readonly cs: ClusterStats,
-    readonly endpoint: Endpoint,
-    /** HEAD: the response has headers only. */
-    readonly headRequest: boolean,
-    readonly maxRequestBytes: number,
+    readonly route: Route,
+    readonly method: string,
+    readonly path: string,
+    query: string,
+    public headers: string[],
+    readonly remoteAddress: string,
   ) {
+    this.query = query;
+    this.cluster = route.cluster!;
     ctx.active++;
     ctx.stats[ctx.ls.rqActive]++;
-    ctx.stats[cs.rqTotal]++;
-    ctx.stats[cs.rqActive]++;
-    endpoint.active++;
   }
 
-  // --- client side -------------------------------------------------------------------------------
+  get done(): boolean {
+    return this.state === State.Done;
+  }
 
-  /** uWS: the client closed the connection (or uWS closed it) before the response ended. */
+  // --- request filters -----------------------------------------------------------------------------
+
+  /** Runs the route's request filters from where they stopped, then sends the request upstream. */
+  run(): void {
+    const chain = this.route.chain;
+    if (chain !== null) {
+      while (this.filterIndex < chain.length) {
+        const f = chain[this.filterIndex++]!;
+        if (f.onRequestHeaders(this) === FilterStatus.Stop || this.state !== State.Filtering) return;
+      }
+    }
+    this.state = State.Waiting;
+    this.send();
+  }
+
+  resume(): void {
+    if (this.state !== State.Filtering) return;
+    this.inHandler = false;
+    this.run();
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    (this.extraResponseHeaders ??= []).push(name, value);
+  }
+
+  reply(kind: LocalReplyKind, extraHeaders?: readonly string[]): void {
+    this.fail(LOCAL_REPLIES[kind], false, extraHeaders ?? null);
+  }
+
+  // --- client side ---------------------------------------------------------------------------------
+
+  /** The client closed the connection (or the front closed it) before the response ended. */
   onClientAborted(): void {
     this.clientGone = true;
     if (this.state !== State.Done) {
-      this.ctx.stats[this.ctx.ls.rqAborted]++;
-      this.ctx.stats[this.cs.rqCancelled]++;
+      const stats = this.ctx.stats;
+      stats[this.ctx.ls.rqAborted]++;
+      if (this.holdsBreaker) stats[this.cluster.stats.rqCancelled]++;
       this.finish();
       if (this.abortUpstream !== null) this.abortUpstream(new Error('client aborted'));
     }
@@ -121,9 +190,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const body = this.body;
     if (body === null || this.state === State.Done) return;
     this.requestBytes += chunk.byteLength;
-    if (this.requestBytes > this.maxRequestBytes) {
+    if (this.requestBytes > this.route.maxRequestBytes) {
       this.ctx.stats[this.ctx.ls.rqTooLarge]++;
-      this.fail(LOCAL_REPLIES.bodyTooLarge, true);
+      this.fail(LOCAL_REPLIES.bodyTooLarge, true, null);
       return;
     }
     if (chunk.byteLength > 0 && !body.push(chunk) && !this.clientPaused) {
@@ -133,26 +202,139 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (isLast) body.push(null);
   }
 
+  // --- sending upstream ----------------------------------------------------------------------------
+
+  private send(): void {
+    const cluster = this.cluster;
+    const stats = this.ctx.stats;
+    if (!this.holdsBreaker) {
+      if (!cluster.tryAcquire()) {
+        this.fail(LOCAL_REPLIES.overflow, false, OVERLOADED);
+        return;
+      }
+      this.holdsBreaker = true;
+      stats[cluster.stats.rqActive]++;
+    }
+    const endpoint = cluster.pick(this.endpoint);
+    if (endpoint === null) {
+      stats[cluster.stats.noHealthy]++;
+      this.fail(LOCAL_REPLIES.noHealthyUpstream, false, null);
+      return;
+    }
+    this.endpoint = endpoint;
+    endpoint.active++;
+    this.holdsEndpoint = true;
+    stats[cluster.stats.rqTotal]++;
+    const route = this.route;
+    let headersTimeout = route.timeoutMs;
+    const policy = route.retryPolicy;
+    if (policy !== null) {
+      this.attempt++;
+      if (this.attemptHeader < 0) {
+        this.startedAt = Date.now();
+        this.attemptHeader = this.headers.length + 1;
+        this.headers.push('x-pillion-attempt-count', '1');
+      } else {
+        this.headers[this.attemptHeader] = String(this.attempt);
+      }
+      if (route.timeoutMs > 0) headersTimeout = Math.max(1, route.timeoutMs - (Date.now() - this.startedAt));
+      if (policy.per_try_timeout_ms > 0) headersTimeout = Math.min(policy.per_try_timeout_ms, headersTimeout || policy.per_try_timeout_ms);
+    }
+    const q = this.query;
+    const opts: Dispatcher.DispatchOptions = {
+      method: this.method,
+      path: route.rewritePath(q === '' ? this.path : `${this.path}?${q}`),
+      headers: this.headers,
+      body: this.body,
+      headersTimeout,
+      bodyTimeout: route.idleTimeoutMs,
+    };
+    this.abortUpstream = null;
+    endpoint.pool.dispatch(opts, this);
+  }
+
+  /** May this failed attempt be tried again? Takes the retry slot when it may. */
+  private canRetry(): boolean {
+    const policy = this.route.retryPolicy;
+    if (policy === null || this.clientGone) return false;
+    const stats = this.ctx.stats;
+    // Only requests whose body is not gone already: today, requests without a body.
+    if (this.body !== null) return false;
+    const timeUsed = Date.now() - this.startedAt;
+    if (this.attempt > policy.num_retries || (this.route.timeoutMs > 0 && timeUsed >= this.route.timeoutMs)) {
+      stats[this.cluster.stats.rqRetryLimitExceeded]++;
+      return false;
+    }
+    if (!this.holdsRetry) {
+      if (!this.cluster.tryAcquireRetry()) return false;
+      this.holdsRetry = true;
+    }
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    this.releaseEndpoint();
+    this.ctx.stats[this.cluster.stats.rqRetry]++;
+    setTimeout(retryNow, backoffMs(this.route.retryPolicy!, this.attempt), this);
+  }
+
+  /** Timer callback of a retry. */
+  retryFire(): void {
+    if (this.state !== State.Waiting || this.clientGone) return;
+    this.send();
+  }
+
+  private releaseEndpoint(): void {
+    if (this.holdsEndpoint) {
+      this.holdsEndpoint = false;
+      this.endpoint!.active--;
+    }
+  }
+
   // --- undici handler ------------------------------------------------------------------------------
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.clientGone) abort(new Error('client aborted'));
+    if (this.clientGone || this.state === State.Done) abort(new Error('request ended'));
     else this.abortUpstream = abort;
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (this.state === State.Done) return false;
-    // 1xx: uWS has answered Expect itself and we do not pass upgrades; wait for the final response.
+    if (this.state === State.Done || this.retrying) return false;
+    // 1xx: the front has answered Expect itself and we do not pass upgrades; wait for the final response.
     if (statusCode < 200) return true;
+    const cluster = this.cluster;
+    const stats = this.ctx.stats;
+    stats[cluster.stats.rq1xx + ((statusCode / 100) | 0) - 1]++;
+    cluster.reportStatus(this.endpoint!, statusCode);
+    const policy = this.route.retryPolicy;
+    if (policy !== null && retriableStatus(policy, statusCode) && this.canRetry()) {
+      // Drop this response; onError (from the abort) schedules the next attempt.
+      this.retrying = true;
+      this.abortUpstream!(new Error('retrying'));
+      return false;
+    }
+    if (this.holdsRetry) {
+      stats[cluster.stats.rqRetrySuccess]++;
+      this.holdsRetry = false;
+      cluster.releaseRetry();
+    }
     this.status = statusCode;
     this.resumeUpstream = resume;
-    this.contentLength = filterResponseHeaders(rawHeaders, this.headers);
+    this.contentLength = filterResponseHeaders(rawHeaders, this.responseHeaders);
     this.state = State.HeadReceived;
+    const chain = this.route.chain;
+    if (chain !== null) {
+      for (let i = chain.length - 1; i >= 0; i--) {
+        const f: Filter = chain[i]!;
+        if (f.onResponseHeaders !== undefined && f.onResponseHeaders(this, statusCode, this.responseHeaders) === FilterStatus.Stop) break;
+        if (this.state !== State.HeadReceived) return false; // a filter replied instead
+      }
+    }
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.state === State.Done) return false;
+    if (this.state === State.Done || this.retrying) return false;
     corkTarget = this; corkChunk = chunk;
     this.res.cork(corkedData);
     corkTarget = null; corkChunk = null;
@@ -160,7 +342,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    if (this.state === State.Done) return;
+    if (this.state === State.Done || this.retrying) return;
     if (this.pending !== null) {
       this.completeAfterPending = true;
       return;
@@ -171,20 +353,34 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error & { code?: string }): void {
-    if (this.body !== null) this.body.destroy();
-    if (this.state === State.Done) return;
-    const stats = this.ctx.stats;
-    if (this.state === State.Waiting) {
-      const kind = replyForUpstreamError(err);
-      if (kind === 'upstreamTimeout') stats[this.cs.rqTimeout]++;
-      else if (this.abortUpstream !== null) stats[this.cs.rqRxReset]++;
-      this.fail(LOCAL_REPLIES[kind], false);
+    if (this.retrying) {
+      this.retrying = false;
+      if (this.state !== State.Done) this.scheduleRetry();
       return;
     }
+    if (this.state === State.Done) return;
+    const stats = this.ctx.stats;
+    const cs = this.cluster.stats;
+    if (this.state === State.Waiting) {
+      const kind = replyForUpstreamError(err);
+      // A reset after the connection was up (undici called onConnect and the socket then failed).
+      const reset = err.code === 'UND_ERR_SOCKET' || err.code === 'ECONNRESET';
+      if (kind === 'upstreamTimeout') stats[cs.rqTimeout]++;
+      else if (reset) stats[cs.rqRxReset]++;
+      this.cluster.reportGatewayFailure(this.endpoint!);
+      const policy = this.route.retryPolicy;
+      if (policy !== null && retriableError(policy, kind, reset) && this.canRetry()) {
+        this.scheduleRetry();
+        return;
+      }
+      this.fail(LOCAL_REPLIES[kind], false, null);
+      return;
+    }
+    if (this.body !== null) this.body.destroy();
     // The response has begun: the only honest thing left is to cut the connection, so that the
     // client sees a truncated response rather than a complete-looking one.
     stats[this.ctx.ls.rqUpstreamReset]++;
-    stats[this.cs.rqRxReset]++;
+    stats[cs.rqRxReset]++;
     this.finish();
     this.res.close();
   }
@@ -194,12 +390,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private writeHead(): void {
     const res = this.res;
     const stats = this.ctx.stats;
-    const cls = (this.status / 100) | 0;
-    stats[this.ctx.ls.rq1xx + cls - 1]++;
-    stats[this.cs.rq1xx + cls - 1]++;
+    stats[this.ctx.ls.rq1xx + ((this.status / 100) | 0) - 1]++;
     res.writeStatus(statusLine(this.status));
-    const h = this.headers;
+    const h = this.responseHeaders;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1]!);
+    const extra = this.extraResponseHeaders;
+    if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     if (this.ctx.draining) {
       stats[this.ctx.ls.rqDrainClose]++;
       res.writeHeader('connection', 'close');
@@ -228,8 +424,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // No optional arguments to uWS here: its binding reads an explicit `undefined` length as 2^63,
     // and endWithoutBody(n) closes the connection afterwards. While draining, writeHead() has already
     // written `Connection: close`, which is what makes the client leave.
-    if (this.headRequest || this.status === 204 || this.status === 304) {
-      if (this.headRequest && this.contentLength >= 0) res.writeHeader('content-length', String(this.contentLength));
+    if (this.method === 'HEAD' || this.status === 204 || this.status === 304) {
+      if (this.method === 'HEAD' && this.contentLength >= 0) res.writeHeader('content-length', String(this.contentLength));
       res.endWithoutBody();
     } else if (this.contentLength > 0) {
       // tryEnd never completed: the upstream sent less than it announced. Cut, do not pretend.
@@ -249,7 +445,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.res.onWritable((o) => this.onWritable(o));
   }
 
-  /** uWS: the client's socket can take more. Returns true when nothing is left pending. */
+  /** The client's socket can take more. Returns true when nothing is left pending. */
   private onWritable(offset: number): boolean {
     if (this.state === State.Done || this.pending === null) return true;
     let ok = true;
@@ -266,18 +462,26 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** Ends the exchange early with a local reply when nothing was written yet, else by cutting it. */
-  private fail(reply: LocalReply, closeConnection: boolean): void {
-    if (this.abortUpstream !== null) this.abortUpstream(new Error(reply.flag));
+  private fail(reply: LocalReply, closeConnection: boolean, extra: readonly string[] | null): void {
+    if (this.abortUpstream !== null && this.state !== State.Done) {
+      const abort = this.abortUpstream;
+      this.abortUpstream = null;
+      abort(new Error(reply.flag));
+    }
+    if (this.body !== null) this.body.destroy();
     if (this.state === State.Done || this.clientGone) { this.finish(); return; }
-    const stats = this.ctx.stats;
     if (this.state === State.Streaming) {
       this.finish();
       this.res.close();
       return;
     }
-    stats[this.ctx.ls.rq1xx + (reply.status.charCodeAt(0) - 49)]++;
+    this.ctx.stats[this.ctx.ls.rq1xx + (reply.status.charCodeAt(0) - 49)]++;
+    const close = closeConnection || this.ctx.draining;
+    let headers = extra;
+    if (this.extraResponseHeaders !== null) headers = extra === null ? this.extraResponseHeaders : [...extra, ...this.extraResponseHeaders];
     this.finish();
-    sendLocalReply(this.res, reply, closeConnection || this.ctx.draining);
+    if (this.inHandler) writeLocalReply(this.res, reply, close, headers);
+    else sendLocalReply(this.res, reply, close, headers);
   }
 
   private finish(): void {
@@ -286,14 +490,28 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const ctx = this.ctx;
     ctx.active--;
     ctx.stats[ctx.ls.rqActive]--;
-    ctx.stats[this.cs.rqActive]--;
-    this.endpoint.active--;
+    if (this.holdsBreaker) {
+      this.holdsBreaker = false;
+      ctx.stats[this.cluster.stats.rqActive]--;
+      this.cluster.release();
+    }
+    this.releaseEndpoint();
+    if (this.holdsRetry) {
+      this.holdsRetry = false;
+      this.cluster.releaseRetry();
+    }
+    const chain = this.route.chain;
+    if (chain !== null) for (let i = 0; i < chain.length; i++) chain[i]!.onDestroy?.(this);
   }
+}
+
+function retryNow(ex: Exchange): void {
+  ex.retryFire();
 }
 
 const EMPTY = Buffer.alloc(0);
 
-/** The request body as undici reads it; reading more resumes the paused uWS socket. */
+/** The request body as undici reads it; reading more resumes the client socket we paused. */
 export class RequestBody extends Readable {
   constructor(private readonly ex: Exchange) {
     super({ highWaterMark: 256 * 1024 });

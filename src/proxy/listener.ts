@@ -4,7 +4,6 @@
 // it copies the head out of the front, checks it, matches a route and dispatches.
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { createNodeServer, listenNode, type NodeExchange } from '../front/node.js';
 import type { FrontKind, FrontRequest, FrontResponse } from '../front/types.js';
 import { closeApp, closeListenSocket, createApp, listen, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
@@ -140,14 +139,6 @@ export class Listener implements ListenerContext {
       writeLocalReply(res, LOCAL_REPLIES.bodyTooLarge, true);
       return null;
     }
-    const cluster = route.cluster;
-    const endpoint = cluster.pick();
-    if (endpoint === null) {
-      stats[cluster.stats.noHealthy]++;
-      stats[ls.rq5xx]++;
-      writeLocalReply(res, LOCAL_REPLIES.noHealthyUpstream, this.draining);
-      return null;
-    }
 
     const headers = head.headers;
     const remote = this.front === 'uws'
@@ -162,22 +153,15 @@ export class Listener implements ListenerContext {
       else headers.push('host', route.hostRewrite);
     }
 
-    const ex = new Exchange(res, this, cluster.stats, endpoint, method === 'HEAD', route.maxRequestBytes);
+    const ex = new Exchange(res, this, route, method, path, query ?? '', headers, remote);
     res.onAborted(() => ex.onClientAborted());
     if (head.chunked || head.contentLength > 0) {
       ex.body = new RequestBody(ex);
       // undici must not see a destroyed stream's error as unhandled.
       ex.body.on('error', noop);
     }
-    const opts: Dispatcher.DispatchOptions = {
-      method,
-      path: route.rewritePath(query === '' || query === undefined ? path : `${path}?${query}`),
-      headers,
-      body: ex.body,
-      headersTimeout: route.timeoutMs,
-      bodyTimeout: route.idleTimeoutMs,
-    };
-    endpoint.pool.dispatch(opts, ex);
+    ex.run();
+    ex.inHandler = false;
     return ex;
   }
 }

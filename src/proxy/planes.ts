@@ -3,11 +3,11 @@
 // port (SO_REUSEPORT) and its own undici pools. Both look the same to the supervisor.
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
-import { DataPlane, type StatPlan } from './data-plane.js';
+import { DataPlane, type Plan } from './data-plane.js';
 
 export interface Plane {
   readonly stats: Float64Array;
-  apply(config: Config, plan: StatPlan): Promise<void>;
+  apply(config: Config, plan: Plan): Promise<void>;
   startDrain(): Promise<void>;
   stopListening(): Promise<void>;
   waitIdle(timeoutMs: number): Promise<boolean>;
@@ -18,12 +18,12 @@ export class LocalPlane implements Plane {
   readonly stats: Float64Array;
   private readonly dp: DataPlane;
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer, policy: SharedArrayBuffer) {
     this.stats = new Float64Array(buffer);
-    this.dp = new DataPlane(this.stats);
+    this.dp = new DataPlane(this.stats, new Int32Array(policy));
   }
 
-  apply(config: Config, plan: StatPlan): Promise<void> { return this.dp.apply(config, plan); }
+  apply(config: Config, plan: Plan): Promise<void> { return this.dp.apply(config, plan); }
   async startDrain(): Promise<void> { this.dp.startDrain(); }
   async stopListening(): Promise<void> { this.dp.stopListening(); }
   waitIdle(timeoutMs: number): Promise<boolean> { return this.dp.waitIdle(timeoutMs); }
@@ -32,7 +32,7 @@ export class LocalPlane implements Plane {
 
 /** Messages between the supervisor and a worker: a call with an id, answered with the same id. */
 export type WorkerCall =
-  | { id: number; op: 'apply'; config: Config; plan: StatPlan }
+  | { id: number; op: 'apply'; config: Config; plan: Plan }
   | { id: number; op: 'startDrain' | 'stopListening' | 'close' }
   | { id: number; op: 'waitIdle'; timeoutMs: number };
 type CallBody = WorkerCall extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
@@ -47,6 +47,7 @@ export class WorkerPlane implements Plane {
 
   constructor(
     readonly buffer: SharedArrayBuffer,
+    readonly policy: SharedArrayBuffer,
     readonly index: number,
     /** Called when the worker exits without being asked to. */
     private readonly onDeath: (plane: WorkerPlane, code: number) => void,
@@ -56,7 +57,7 @@ export class WorkerPlane implements Plane {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { buffer: this.buffer, index: this.index } });
+    const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { buffer: this.buffer, policy: this.policy, index: this.index } });
     w.on('message', (m: WorkerReply) => {
       const call = this.calls.get(m.id);
       if (call === undefined) return;
@@ -86,7 +87,7 @@ export class WorkerPlane implements Plane {
     });
   }
 
-  async apply(config: Config, plan: StatPlan): Promise<void> { await this.call({ op: 'apply', config, plan }); }
+  async apply(config: Config, plan: Plan): Promise<void> { await this.call({ op: 'apply', config, plan }); }
   async startDrain(): Promise<void> { await this.call({ op: 'startDrain' }); }
   async stopListening(): Promise<void> { await this.call({ op: 'stopListening' }); }
   async waitIdle(timeoutMs: number): Promise<boolean> { return (await this.call({ op: 'waitIdle', timeoutMs })) as boolean; }

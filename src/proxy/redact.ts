@@ -1,5 +1,5 @@
 // /config_dump must never show a secret: values of fields whose names say they hold one are replaced.
-const SECRET_FIELD = /(secret|password|passphrase|token|api_?keys?|private_?key|credential)s?$/i;
+const SECRET_FIELD = /(secret|password|passphrase|token|key|keys|key_sha256|credential|credentials)$/i;
 
 export function redact(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(redact);

@@ -1,7 +1,8 @@
 // Routes compiled once per config: matchers become closures-free fields checked in order, regexes are
 // built here, and each route holds its cluster object and stat handles, so matching a request is a loop
 // of string compares with no lookups by name.
-import type { HeaderMatcher, RouteConfig } from '../config/types.js';
+import type { Filter } from '../chain/filter.js';
+import type { HeaderMatcher, RetryPolicy, RouteConfig } from '../config/types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { statusLine } from './status-line.js';
 
@@ -43,8 +44,11 @@ export class Route {
   readonly prefixRewrite: string | null;
   readonly hostRewrite: string | null;
   readonly maxRequestBytes: number;
+  /** Request filters in config order, or null when the route runs none. */
+  readonly chain: readonly Filter[] | null;
+  readonly retryPolicy: RetryPolicy | null;
 
-  constructor(c: RouteConfig, cluster: Cluster | null) {
+  constructor(c: RouteConfig, cluster: Cluster | null, chain: readonly Filter[] | null) {
     this.name = c.name;
     const m = c.match;
     this.kind = m.path !== undefined ? PathKind.Exact : m.regex !== undefined ? PathKind.Regex : PathKind.Prefix;
@@ -59,6 +63,8 @@ export class Route {
     this.prefixRewrite = c.prefix_rewrite ?? null;
     this.hostRewrite = c.host_rewrite ?? null;
     this.maxRequestBytes = c.max_request_bytes;
+    this.chain = chain !== null && chain.length > 0 ? chain : null;
+    this.retryPolicy = c.retry_policy;
   }
 
   matches(path: string, headers: readonly string[]): boolean {

@@ -12,7 +12,10 @@ import type { ServerStats } from '../stats/names.js';
 import { StatRegistry, newStatBuffer, sumStats } from '../stats/registry.js';
 import type { ExtraSample } from '../stats/render.js';
 import { log } from '../util/log.js';
-import type { StatPlan } from './data-plane.js';
+import { filterSlotKey, type Plan } from './data-plane.js';
+import { FILTERS } from '../chain/registry.js';
+import { BREAKER_SLOTS, ENDPOINT_SLOTS, SlotAllocator, newPolicyBuffer } from '../upstream/shared-policy.js';
+import { HealthChecker } from '../upstream/health-check.js';
 import { countEstablished } from './connections.js';
 import { LocalPlane, WorkerPlane, type Plane } from './planes.js';
 import { redact } from './redact.js';
@@ -27,6 +30,11 @@ export class Supervisor implements AdminControl {
   readonly registry = new StatRegistry();
   private readonly serverStats: ServerStats;
   private readonly mainStats = new Float64Array(newStatBuffer());
+  private readonly policyBuffer = newPolicyBuffer();
+  private readonly slots = new SlotAllocator(new Int32Array(this.policyBuffer));
+  private readonly epoch = Date.now();
+  private lastPlan!: Plan;
+  private healthChecker: HealthChecker | null = null;
   private config!: Config;
   private planes: Plane[] = [];
   private admin: AdminServer | null = null;
@@ -59,9 +67,10 @@ export class Supervisor implements AdminControl {
     const plan = this.plan(this.config);
     const n = this.config.concurrency;
     this.planes = n === 1
-      ? [new LocalPlane(newStatBuffer())]
-      : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), i, (p, code) => this.onWorkerDeath(p, code)));
+      ? [new LocalPlane(newStatBuffer(), this.policyBuffer)]
+      : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), this.policyBuffer, i, (p, code) => this.onWorkerDeath(p, code)));
     await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
+    this.startHealthChecks(this.config, plan);
     this.started = true;
     this.installSignals();
     if (this.opts.watch && this.opts.configFile !== undefined) this.watchFile(this.opts.configFile);
@@ -99,11 +108,58 @@ export class Supervisor implements AdminControl {
     }
   }
 
-  private plan(config: Config): StatPlan {
-    const plan: StatPlan = { listeners: {}, clusters: {} };
-    for (const l of config.listeners) plan.listeners[l.name] = this.registry.listener(l.name);
-    for (const c of config.clusters) plan.clusters[c.name] = this.registry.cluster(c.name);
+  /** Stat slots and shared-memory slots for a config; stable by name, so a reload keeps state. */
+  private plan(config: Config): Plan {
+    const mem = this.slots.memory;
+    const plan: Plan = { listeners: {}, clusters: {}, filterStats: {}, filterSlots: {}, epoch: this.epoch };
+    for (const c of config.clusters) {
+      const endpoints: Record<string, number> = {};
+      for (const origin of c.endpoints) {
+        // Health starts at 1 (healthy) without active checks; with them, at 0 until the first pass,
+        // as in Envoy (and panic routing covers the time before it).
+        endpoints[origin] = this.slots.slot(`endpoint|${c.name}|${origin}`, ENDPOINT_SLOTS, (s) => {
+          Atomics.store(mem, s, c.health_checks === null ? 1 : 0);
+        });
+      }
+      plan.clusters[c.name] = {
+        stats: this.registry.cluster(c.name),
+        breaker: this.slots.slot(`breaker|${c.name}`, BREAKER_SLOTS),
+        endpoints,
+        connectionCapacity: Math.min(c.circuit_breakers.max_connections, c.endpoints.length * c.max_connections * config.concurrency),
+      };
+    }
+    for (const l of config.listeners) {
+      plan.listeners[l.name] = this.registry.listener(l.name);
+      const fs: Plan['filterStats'][string] = (plan.filterStats[l.name] = {});
+      for (const f of l.filters) {
+        const mod = FILTERS.find((m) => m.name === f.name)!;
+        fs[f.name] = this.registry.scoped(`http.${l.name}.${mod.statPrefix}.`, mod.stats);
+        if (mod.sharedSlots === 0) continue;
+        const instances: [string | null, unknown][] = [[null, f.config]];
+        for (const r of l.routes) {
+          const o = r.filters[f.name];
+          if (o !== undefined && o !== false) instances.push([r.name, o]);
+        }
+        for (const [route, cfg] of instances) {
+          const key = filterSlotKey(l.name, route, f.name);
+          plan.filterSlots[key] = this.slots.slot(`${key}|${JSON.stringify(cfg)}`, mod.sharedSlots, (s) => mod.initShared?.(cfg, mem, s));
+        }
+      }
+    }
+    this.lastPlan = plan;
     return plan;
+  }
+
+  private startHealthChecks(config: Config, plan: Plan): void {
+    this.healthChecker?.stop();
+    const hc = new HealthChecker();
+    for (const c of config.clusters) {
+      if (c.health_checks === null) continue;
+      const p = plan.clusters[c.name]!;
+      for (const origin of c.endpoints) hc.add(c.name, origin, c.health_checks, p.endpoints[origin]!, this.slots.memory, this.mainStats, p.stats);
+    }
+    hc.start();
+    this.healthChecker = hc;
   }
 
   // --- reload ------------------------------------------------------------------------------------
@@ -126,6 +182,7 @@ export class Supervisor implements AdminControl {
       }
       const plan = this.plan(next);
       await Promise.all(this.planes.map((p) => p.apply(next, plan)));
+      this.startHealthChecks(next, plan);
     } catch (err) {
       this.mainStats[this.serverStats.reloadRejected]++;
       log.error(`config reload (${reason}) refused; the previous config keeps serving`, { reason: (err as Error).message });
@@ -187,6 +244,7 @@ export class Supervisor implements AdminControl {
     const { drain_time_ms: drainTime, drain_timeout_ms: drainTimeout } = this.config;
     log.info(`draining (${reason})`, { drain_time_ms: drainTime, drain_timeout_ms: drainTimeout });
     this.watcher?.close();
+    this.healthChecker?.stop();
     await Promise.all(this.planes.map((p) => p.startDrain()));
     await sleep(drainTime);
     await Promise.all(this.planes.map((p) => p.stopListening()));
@@ -223,6 +281,7 @@ export class Supervisor implements AdminControl {
       { family: 'envoy_server_concurrency', statName: 'server.concurrency', type: 'gauge', help: 'Worker threads', labels: '', value: this.config.concurrency },
       { family: 'envoy_server_memory_physical_size', statName: 'server.memory_physical_size', type: 'gauge', help: 'Resident set size of the process in bytes', labels: '', value: process.memoryUsage.rss() },
     ];
+    out.push(...this.clusterGauges());
     // uWS does not tell JavaScript about HTTP connections, so open connections are counted from the
     // kernel's socket table at scrape time rather than on the request path.
     const established = countEstablished(this.config.listeners.map((l) => l.port));
@@ -237,13 +296,62 @@ export class Supervisor implements AdminControl {
     return redact({ source: this.opts.configFile ?? '(embedded default)', config: this.config });
   }
 
+  /** Circuit-breaker and membership gauges, read from shared memory at scrape time. */
+  private clusterGauges(): ExtraSample[] {
+    const out: ExtraSample[] = [];
+    const mem = this.slots.memory;
+    const values = this.statValues();
+    for (const c of this.config.clusters) {
+      const p = this.lastPlan.clusters[c.name];
+      if (p === undefined) continue;
+      const cb = c.circuit_breakers;
+      const rq = Atomics.load(mem, p.breaker);
+      const retries = Atomics.load(mem, p.breaker + 1);
+      const cx = values[p.stats.cxTotal]! - values[p.stats.cxDestroy]!;
+      const pending = Math.max(0, rq - p.connectionCapacity);
+      const gauge = (stat: string, value: number, help: string): ExtraSample => ({
+        family: `envoy_cluster_${stat.replace(/\./g, '_')}`, statName: `cluster.${c.name}.${stat}`, type: 'gauge', help,
+        labels: `{envoy_cluster_name="${c.name}"}`, value,
+      });
+      out.push(
+        gauge('circuit_breakers.default.rq_open', rq >= cb.max_requests ? 1 : 0, '1 while max_requests is reached'),
+        gauge('circuit_breakers.default.remaining_rq', Math.max(0, cb.max_requests - rq), 'Requests that may still start'),
+        gauge('circuit_breakers.default.rq_pending_open', pending >= cb.max_pending_requests ? 1 : 0, '1 while max_pending_requests is reached'),
+        gauge('circuit_breakers.default.remaining_pending', Math.max(0, cb.max_pending_requests - pending), 'Requests that may still wait for a connection'),
+        gauge('circuit_breakers.default.rq_retry_open', retries >= cb.max_retries ? 1 : 0, '1 while max_retries is reached'),
+        gauge('circuit_breakers.default.remaining_retries', Math.max(0, cb.max_retries - retries), 'Retries that may still start'),
+        gauge('circuit_breakers.default.cx_open', cx >= cb.max_connections ? 1 : 0, '1 while max_connections is reached'),
+        gauge('circuit_breakers.default.remaining_cx', Math.max(0, cb.max_connections - cx), 'Connections that may still open'),
+        gauge('membership_total', c.endpoints.length, 'Endpoints in the cluster'),
+        gauge('membership_healthy', c.endpoints.filter((e) => this.endpointFlags(c.name, e) === 'healthy').length, 'Endpoints passing health checks and not ejected'),
+        gauge('outlier_detection.ejections_active', c.endpoints.filter((e) => Atomics.load(mem, p.endpoints[e]! + 1) === 1).length, 'Endpoints ejected now'),
+      );
+    }
+    return out;
+  }
+
+  /** Envoy's health_flags for an endpoint: healthy, /failed_active_hc, /failed_outlier_check. */
+  private endpointFlags(cluster: string, origin: string): string {
+    const slot = this.lastPlan.clusters[cluster]?.endpoints[origin];
+    if (slot === undefined) return 'healthy';
+    const mem = this.slots.memory;
+    const flags: string[] = [];
+    if (Atomics.load(mem, slot) === 0) flags.push('/failed_active_hc');
+    if (Atomics.load(mem, slot + 1) === 1) flags.push('/failed_outlier_check');
+    return flags.length === 0 ? 'healthy' : flags.join('');
+  }
+
   clustersText(): string {
     let out = '';
     for (const c of this.config.clusters) {
-      out += `${c.name}::default_priority::max_connections::${c.max_connections}\n`;
+      const cb = c.circuit_breakers;
+      out += `${c.name}::default_priority::max_connections::${cb.max_connections}\n`;
+      out += `${c.name}::default_priority::max_pending_requests::${cb.max_pending_requests}\n`;
+      out += `${c.name}::default_priority::max_requests::${cb.max_requests}\n`;
+      out += `${c.name}::default_priority::max_retries::${cb.max_retries}\n`;
       for (const e of c.endpoints) {
         const host = new URL(e).host;
-        out += `${c.name}::${host}::health_flags::healthy\n${c.name}::${host}::weight::1\n`;
+        out += `${c.name}::${host}::health_flags::${this.endpointFlags(c.name, e)}\n${c.name}::${host}::weight::1\n`;
       }
     }
     return out;
@@ -254,7 +362,19 @@ export class Supervisor implements AdminControl {
       cluster_statuses: this.config.clusters.map((c) => ({
         name: c.name,
         lb_policy: c.lb_policy,
-        host_statuses: c.endpoints.map((e) => ({ address: e, health_status: { eds_health_status: 'HEALTHY' }, weight: 1 })),
+        circuit_breakers: c.circuit_breakers,
+        host_statuses: c.endpoints.map((e) => {
+          const flags = this.endpointFlags(c.name, e);
+          return {
+            address: e,
+            health_status: {
+              eds_health_status: flags === 'healthy' ? 'HEALTHY' : 'UNHEALTHY',
+              failed_active_health_check: flags.includes('failed_active_hc'),
+              failed_outlier_check: flags.includes('failed_outlier_check'),
+            },
+            weight: 1,
+          };
+        }),
       })),
     };
   }

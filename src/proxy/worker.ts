@@ -4,9 +4,9 @@ import { log, configureLog } from '../util/log.js';
 import { DataPlane } from './data-plane.js';
 import type { WorkerCall, WorkerReply } from './planes.js';
 
-const { buffer, index } = workerData as { buffer: SharedArrayBuffer; index: number };
+const { buffer, policy, index } = workerData as { buffer: SharedArrayBuffer; policy: SharedArrayBuffer; index: number };
 configureLog({ component: `pillion worker ${index}` });
-const dp = new DataPlane(new Float64Array(buffer));
+const dp = new DataPlane(new Float64Array(buffer), new Int32Array(policy));
 
 async function handle(m: WorkerCall): Promise<unknown> {
   switch (m.op) {

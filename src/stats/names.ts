@@ -50,6 +50,19 @@ export const CLUSTER_STATS = {
   cxTotal: c('upstream_cx_total', 'Upstream connections opened'),
   cxDestroy: c('upstream_cx_destroy', 'Upstream connections closed'),
   noHealthy: c('upstream_cx_none_healthy', 'Requests that found no healthy endpoint (503 UH)'),
+  rqPendingOverflow: c('upstream_rq_pending_overflow', 'Requests refused with 503 UO: max_requests or max_pending_requests reached'),
+  rqRetry: c('upstream_rq_retry', 'Retries sent'),
+  rqRetrySuccess: c('upstream_rq_retry_success', 'Retries that got a response that was not retried again'),
+  rqRetryOverflow: c('upstream_rq_retry_overflow', 'Retries not sent: max_retries or the retry budget reached'),
+  rqRetryLimitExceeded: c('upstream_rq_retry_limit_exceeded', 'Retries not sent: num_retries or the route timeout used up'),
+  lbHealthyPanic: c('lb_healthy_panic', 'Requests balanced over all endpoints because fewer than half were healthy'),
+  ejectionsEnforced: c('outlier_detection.ejections_enforced_total', 'Endpoints ejected by outlier detection'),
+  ejections5xx: c('outlier_detection.ejections_enforced_consecutive_5xx', 'Ejections for consecutive 5xx'),
+  ejectionsGateway: c('outlier_detection.ejections_enforced_consecutive_gateway_failure', 'Ejections for consecutive gateway failures'),
+  ejectionsOverflow: c('outlier_detection.ejections_overflow', 'Ejections not done because of max_ejection_percent'),
+  hcAttempt: c('health_check.attempt', 'Active health checks sent'),
+  hcSuccess: c('health_check.success', 'Active health checks passed'),
+  hcFailure: c('health_check.failure', 'Active health checks failed'),
 } as const satisfies Record<string, StatTemplate>;
 
 /** Process-wide stats, full names. */

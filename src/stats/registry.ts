@@ -54,7 +54,8 @@ export class StatRegistry {
     return this.scoped('', SERVER_STATS) as ServerStats;
   }
 
-  private scoped(prefix: string, templates: Record<string, StatTemplate>): Record<string, number> {
+  /** Slots for a table of stat templates under a prefix (`http.ingress.api_key_auth.`). */
+  scoped(prefix: string, templates: Readonly<Record<string, StatTemplate>>): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [key, t] of Object.entries(templates)) out[key] = this.slot(prefix + t.stat, t.type, t.help);
     return out;

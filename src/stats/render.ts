@@ -26,11 +26,12 @@ const CODE_CLASS = /^(.*)_([1-5])xx$/;
 export function promName(name: string, type: 'counter' | 'gauge'): PromName {
   let family: string;
   const labels: string[] = [];
-  const m = /^(http|cluster)\.(.+)\.([a-z0-9_]+)$/.exec(name);
+  // The scope is the segment after `http.`/`cluster.`; the rest, dots and all, is the stat.
+  const m = /^(http|cluster)\.([^.]+)\.([a-z0-9_.]+)$/.exec(name);
   if (m !== null) {
     const [, kind, scope, stat] = m as unknown as [string, string, string, string];
     labels.push(`${kind === 'http' ? 'envoy_http_conn_manager_prefix' : 'envoy_cluster_name'}="${escapeLabel(scope)}"`);
-    let s = stat;
+    let s = stat.replace(/\./g, '_');
     const cls = CODE_CLASS.exec(stat);
     if (cls !== null) {
       s = `${cls[1]}_xx`;
