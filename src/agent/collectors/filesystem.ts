@@ -55,6 +55,8 @@ export function parseMountinfo(text: string): Mount[] {
 }
 
 type StatfsResult = { ok: true; st: StatsFs } | { ok: false; err: Error };
+/** fs.statfs's callback form; injectable so tests can simulate a hung NFS mount. */
+export type StatfsFn = (path: string, cb: (err: NodeJS.ErrnoException | null, st: StatsFs) => void) => void;
 
 export class FilesystemCollector implements Collector {
   readonly name = 'filesystem';
@@ -63,7 +65,7 @@ export class FilesystemCollector implements Collector {
   /** Mount points whose statfs timed out and has not returned yet. */
   private readonly stuck = new Set<string>();
 
-  constructor(private readonly ctx: CollectorContext) {
+  constructor(private readonly ctx: CollectorContext, private readonly statfsFn: StatfsFn = statfs) {
     this.mountPointsExclude = compileFlagRegex('collector.filesystem.mount-points-exclude', ctx.opts.filesystemMountPointsExclude);
     this.fsTypesExclude = compileFlagRegex('collector.filesystem.fs-types-exclude', ctx.opts.filesystemFsTypesExclude);
   }
@@ -125,7 +127,7 @@ export class FilesystemCollector implements Collector {
         });
         resolve({ ok: false, err: new Error(`statfs timed out after ${this.ctx.opts.filesystemMountTimeoutMs}ms`) });
       }, this.ctx.opts.filesystemMountTimeoutMs);
-      statfs(path, (err, st) => {
+      this.statfsFn(path, (err, st) => {
         if (timedOut) {
           // The late answer is dropped: that scrape is long gone. The mount is usable again.
           this.stuck.delete(mountPoint);

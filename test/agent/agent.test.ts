@@ -1,0 +1,202 @@
+// The agent over real sockets: failure isolation, collect[] filtering, HTTP edges, a hung mount
+// and the cgroup v2 container collector on a fake hierarchy.
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { after, describe, it } from 'node:test';
+import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
+import { COLLECTOR_DEFAULTS } from '../../src/agent/collectors/index.js';
+import { FilesystemCollector, type StatfsFn } from '../../src/agent/collectors/filesystem.js';
+import { MetricSet } from '../../src/agent/exposition.js';
+import { parseFlags } from '../../src/agent/flags.js';
+import { createLogger, silentLogger } from '../../src/agent/logger.js';
+import { httpGet, NE } from './helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'pillion-agent-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function withAgent(args: string[], fn: (a: RunningAgent) => Promise<void>): Promise<void> {
+  const agent = await startAgent(parseFlags([...args, '--web.listen-address=127.0.0.1:0'], COLLECTOR_DEFAULTS), silentLogger);
+  try {
+    await fn(agent);
+  } finally {
+    await agent.close();
+  }
+}
+
+/** A procfs copy of the fixtures where some files are missing or corrupt. */
+function brokenProc(): string {
+  const dir = join(tmp, 'broken-proc');
+  cpSync(`${NE}proc`, dir, { recursive: true });
+  rmSync(join(dir, 'vmstat'));
+  writeFileSync(join(dir, 'meminfo'), 'MemTotal: lots kB\n');
+  writeFileSync(join(dir, 'diskstats'), '\u0000\u0001 not diskstats at all 1 2 3 4 5 6 7 8 9 10 11 12\n');
+  return dir;
+}
+
+describe('pillion agent over HTTP', () => {
+  it('a failing collector reports success 0 and the others still answer', async () => {
+    await withAgent([`--path.procfs=${brokenProc()}`, `--path.sysfs=${NE}sys`, '--collector.disable-defaults',
+      '--collector.loadavg', '--collector.meminfo', '--collector.vmstat', '--collector.diskstats', '--collector.pressure'], async (a) => {
+      const res = await httpGet(a.address, '/metrics');
+      assert.equal(res.status, 200);
+      for (const c of ['meminfo', 'vmstat', 'diskstats']) assert.match(res.body, new RegExp(`node_scrape_collector_success\\{collector="${c}"\\} 0`));
+      for (const c of ['loadavg', 'pressure']) assert.match(res.body, new RegExp(`node_scrape_collector_success\\{collector="${c}"\\} 1`));
+      assert.match(res.body, /^node_load1 0\.21$/m);
+    });
+  });
+
+  it('a missing PSI directory is "no data": success 0, no error, no samples', async () => {
+    const dir = join(tmp, 'no-psi');
+    mkdirSync(dir, { recursive: true });
+    await withAgent([`--path.procfs=${dir}`, '--collector.disable-defaults', '--collector.pressure'], async (a) => {
+      const res = await httpGet(a.address, '/metrics');
+      assert.match(res.body, /node_scrape_collector_success\{collector="pressure"\} 0/);
+      assert.doesNotMatch(res.body, /node_pressure_/);
+    });
+  });
+
+  it('collect[] and exclude[] select collectors; an unknown name is a 400 naming it', async () => {
+    await withAgent([`--path.procfs=${NE}proc`, `--path.sysfs=${NE}sys`, '--collector.disable-defaults', '--collector.loadavg', '--collector.meminfo', '--collector.stat'], async (a) => {
+      const only = await httpGet(a.address, '/metrics?collect[]=loadavg&collect[]=stat');
+      assert.match(only.body, /collector="loadavg"/);
+      assert.match(only.body, /collector="stat"/);
+      assert.doesNotMatch(only.body, /collector="meminfo"|node_memory_/);
+      const ex = await httpGet(a.address, '/metrics?exclude[]=meminfo');
+      assert.doesNotMatch(ex.body, /node_memory_/);
+      assert.match(ex.body, /node_load1 /);
+      const bad = await httpGet(a.address, '/metrics?collect[]=cpu');
+      assert.equal(bad.status, 400);
+      assert.match(bad.body, /missing collector: cpu/);
+    });
+  });
+
+  it('serves gzip when asked, a landing page on /, 404 elsewhere, and honours --web.telemetry-path', async () => {
+    await withAgent([`--path.procfs=${NE}proc`, '--collector.disable-defaults', '--collector.loadavg', '--web.telemetry-path=/node'], async (a) => {
+      const z = await new Promise<Buffer>((resolve, reject) => {
+        import('node:http').then(({ get }) => {
+          const [host, port] = a.address.split(':');
+          get({ host, port: Number(port), path: '/node', headers: { 'accept-encoding': 'gzip' } }, (res) => {
+            assert.equal(res.headers['content-encoding'], 'gzip');
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+          }).on('error', reject);
+        }, reject);
+      });
+      assert.match(gunzipSync(z).toString(), /^node_load1 0\.21$/m);
+      assert.match((await httpGet(a.address, '/')).body, /href="\/node"/);
+      assert.equal((await httpGet(a.address, '/metrics')).status, 404);
+    });
+  });
+
+  it('reads /proc at scrape time: a changed file shows in the next scrape', async () => {
+    const dir = join(tmp, 'live-proc');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'loadavg'), '1.00 2.00 3.00 1/1 1\n');
+    await withAgent([`--path.procfs=${dir}`, '--collector.disable-defaults', '--collector.loadavg'], async (a) => {
+      assert.match((await httpGet(a.address, '/metrics')).body, /^node_load1 1$/m);
+      writeFileSync(join(dir, 'loadavg'), '4.50 2.00 3.00 1/1 1\n');
+      assert.match((await httpGet(a.address, '/metrics')).body, /^node_load1 4\.5$/m);
+    });
+  });
+});
+
+describe('filesystem collector and hung mounts', () => {
+  const mountinfo = (dir: string): string => {
+    mkdirSync(join(dir, '1'), { recursive: true });
+    writeFileSync(join(dir, '1/mountinfo'), [
+      '22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
+      '23 22 0:40 / /mnt/nfs rw,relatime - nfs4 srv:/export rw',
+      '24 22 0:41 / /data ro,relatime - xfs /dev/sdb1 ro',
+      '25 22 0:5 / /proc rw - proc proc rw',
+      '26 22 0:42 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw',
+    ].join('\n') + '\n');
+    return dir;
+  };
+
+  it('reports a mount whose statfs hangs as device_error 1 within the timeout, and skips it until it answers', async () => {
+    const procfs = mountinfo(join(tmp, 'fs-proc'));
+    const opts = parseFlags([`--path.procfs=${procfs}`, '--collector.filesystem.mount-timeout=100ms'], COLLECTOR_DEFAULTS);
+    const pending = new Map<string, () => void>();
+    const calls: string[] = [];
+    let hung = true;
+    const statfsFn: StatfsFn = (path, cb) => {
+      calls.push(path);
+      const st = { type: 0, bsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 1000, ffree: 900 };
+      if (hung && path.endsWith('/mnt/nfs')) pending.set(path, () => cb(null, st as never)); // hangs until released
+      else cb(null, st as never);
+    };
+    const lines: string[] = [];
+    const c = new FilesystemCollector({ paths: opts.paths, opts, logger: createLogger('warn', (l) => lines.push(l)) }, statfsFn);
+    const t0 = Date.now();
+    const out = new MetricSet();
+    await c.update(out);
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed < 1000, `scrape took ${elapsed} ms`);
+    const text = out.render();
+    assert.match(text, /node_filesystem_device_error\{device="srv:\/export",fstype="nfs4",mountpoint="\/mnt\/nfs"\} 1/);
+    assert.doesNotMatch(text, /node_filesystem_size_bytes\{[^}]*mnt\/nfs/);
+    assert.match(text, /node_filesystem_size_bytes\{device="\/dev\/sda1",fstype="ext4",mountpoint="\/"\} 409600/);
+    assert.match(text, /node_filesystem_avail_bytes\{device="\/dev\/sda1",fstype="ext4",mountpoint="\/"\} 163840/);
+    assert.match(text, /node_filesystem_readonly\{device="\/dev\/sdb1",fstype="xfs",mountpoint="\/data"\} 1/);
+    assert.doesNotMatch(text, /mountpoint="\/proc"|cgroup2/, 'default excludes apply');
+    assert.ok(lines.some((l) => l.includes('level=warn') && l.includes('/mnt/nfs')), 'the timeout is logged at warn');
+
+    // Next scrape: the stuck mount is not asked again (no second blocked thread), still device_error 1.
+    const before = calls.filter((p) => p.endsWith('/mnt/nfs')).length;
+    const out2 = new MetricSet();
+    await c.update(out2);
+    assert.equal(calls.filter((p) => p.endsWith('/mnt/nfs')).length, before);
+    assert.match(out2.render(), /node_filesystem_device_error\{[^}]*mnt\/nfs"\} 1/);
+
+    // The mount answers late: it is monitored again from the following scrape.
+    hung = false;
+    pending.get([...pending.keys()][0]!)!();
+    const out3 = new MetricSet();
+    await c.update(out3);
+    assert.match(out3.render(), /node_filesystem_device_error\{[^}]*mnt\/nfs"\} 0/);
+  });
+});
+
+describe('containers collector (cgroup v2, pillion only)', () => {
+  it('labels per-container CPU, memory and I/O with pod UID, container ID and QoS class from the path', async () => {
+    const sysfs = join(tmp, 'sys');
+    const root = join(sysfs, 'fs/cgroup');
+    const id = 'b'.repeat(64);
+    const pod = 'kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_0000_1111_2222_333344445555.slice';
+    const ctr = join(root, pod, `cri-containerd-${id}.scope`);
+    mkdirSync(ctr, { recursive: true });
+    mkdirSync(join(root, 'system.slice/sshd.service'), { recursive: true });
+    writeFileSync(join(root, 'cgroup.controllers'), 'cpu io memory pids\n');
+    writeFileSync(join(ctr, 'cpu.stat'), 'usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\nnr_periods 10\nnr_throttled 2\nthrottled_usec 300000\n');
+    writeFileSync(join(ctr, 'memory.current'), '104857600\n');
+    writeFileSync(join(ctr, 'memory.stat'), 'anon 52428800\nfile 41943040\ninactive_file 20971520\n');
+    writeFileSync(join(ctr, 'memory.max'), 'max\n');
+    writeFileSync(join(ctr, 'memory.events'), 'low 0\nhigh 0\nmax 0\noom 1\noom_kill 1\n');
+    writeFileSync(join(ctr, 'pids.current'), '7\n');
+    writeFileSync(join(ctr, 'io.stat'), '8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n');
+    await withAgent([`--path.sysfs=${sysfs}`, '--collector.disable-defaults', '--collector.containers'], async (a) => {
+      const body = (await httpGet(a.address, '/metrics')).body;
+      const l = `cgroup="${pod}/cri-containerd-${id}.scope",container_id="${id}",pod_uid="0a1b2c3d-0000-1111-2222-333344445555",qos_class="burstable"`;
+      assert.match(body, new RegExp(`^pillion_container_cpu_usage_seconds_total\\{${l}\\} 2\\.5$`, 'm'));
+      assert.match(body, new RegExp(`^pillion_container_cpu_cfs_throttled_seconds_total\\{${l}\\} 0\\.3$`, 'm'));
+      assert.match(body, new RegExp(`^pillion_container_memory_working_set_bytes\\{${l}\\} 8\\.388608e\\+07$`, 'm'));
+      assert.match(body, new RegExp(`^pillion_container_oom_kills_total\\{${l}\\} 1$`, 'm'));
+      assert.match(body, /pillion_container_io_read_bytes_total\{cgroup="[^"]+",container_id="b+",device="8:0",[^}]*\} 4096/);
+      assert.doesNotMatch(body, /pillion_container_memory_limit_bytes/, 'memory.max "max" means no limit');
+      assert.doesNotMatch(body, /sshd/);
+      assert.match(body, /node_scrape_collector_success\{collector="containers"\} 1/);
+    });
+  });
+
+  it('reports no data (success 0) on a cgroup v1 host', async () => {
+    const sysfs = join(tmp, 'sys-v1');
+    mkdirSync(join(sysfs, 'fs/cgroup/memory'), { recursive: true });
+    await withAgent([`--path.sysfs=${sysfs}`, '--collector.disable-defaults', '--collector.containers'], async (a) => {
+      assert.match((await httpGet(a.address, '/metrics')).body, /node_scrape_collector_success\{collector="containers"\} 0/);
+    });
+  });
+});
