@@ -13,6 +13,7 @@ const MODES: Record<string, Mode> = {
   proxy: { summary: 'run the L7 sidecar proxy (default config: :15001 -> 127.0.0.1:8080, admin 127.0.0.1:15000)', load: () => import('./proxy/main.js') },
   agent: { summary: 'node agent: node_exporter-compatible metrics from /proc and /sys', load: () => import('./agent/main.js') },
   'config-sync': { summary: 'pull config from a config centre into a shared volume, atomically', load: () => import('./sync/config-sync-main.js') },
+  iptables: { summary: 'install or remove the transparent-interception iptables rules (init container, NET_ADMIN)', load: () => import('./iptables/main.js') },
   'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
   'envoy-compat': { summary: 'translate an Envoy v3 bootstrap to pillion config: check envoy.yaml [--strict]', load: () => import('../envoy-compat/main.js') },
 };

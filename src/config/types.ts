@@ -1,4 +1,5 @@
 import type { FrontKind } from '../front/types.js';
+import type { TcpClusterConfig, TcpListenerConfig } from '../l4/config.js';
 
 // pillion's own config, after validation: every default filled in, every duration in milliseconds.
 // The file format is documented in docs/config.md and published as JSON Schema in
@@ -140,4 +141,7 @@ export interface Config {
   drain_time_ms: number;
   /** How long in-flight requests may take after the listeners close. */
   drain_timeout_ms: number;
+  /** L4 (tcp_proxy) listeners and their clusters: src/l4/config.ts, docs/l4.md. */
+  tcp_listeners?: TcpListenerConfig[];
+  tcp_clusters?: TcpClusterConfig[];
 }

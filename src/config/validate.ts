@@ -4,6 +4,7 @@
 import type { CircuitBreakers, ClusterConfig, Config, FilterConfig, HeaderMatcher, HealthCheck, LbPolicy, ListenerConfig, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteConfig, RouteMatch } from './types.js';
 import { FILTER_NAMES, validateFilterConfig } from '../chain/registry.js';
 import { parseDuration } from '../util/duration.js';
+import { validateTcp } from '../l4/config.js';
 
 export type Path = (string | number)[];
 
@@ -115,7 +116,7 @@ export class Checker {
 
 export function validateConfig(raw: unknown, locate: Locator = () => undefined, file?: string): Config {
   const c = new Checker(locate, file);
-  const root = c.object(raw, [], ['admin', 'listeners', 'clusters', 'concurrency', 'drain_time', 'drain_timeout']);
+  const root = c.object(raw, [], ['admin', 'listeners', 'clusters', 'concurrency', 'drain_time', 'drain_timeout', 'tcp_listeners', 'tcp_clusters']);
 
   const adminRaw = root.admin === undefined ? {} : c.object(root.admin, ['admin'], ['address', 'port']);
   const admin = {
@@ -153,6 +154,7 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
     concurrency,
     drain_time_ms: c.duration(root.drain_time, ['drain_time'], 5000),
     drain_timeout_ms: c.duration(root.drain_timeout, ['drain_timeout'], 30_000),
+    ...validateTcp(root, clusters, locate, file), // tcp_listeners, tcp_clusters: src/l4/config.ts
   };
 }
 

@@ -18,6 +18,7 @@ import { BREAKER_SLOTS, ENDPOINT_SLOTS, SlotAllocator, newPolicyBuffer } from '.
 import { HealthChecker } from '../upstream/health-check.js';
 import { countEstablished } from './connections.js';
 import { LocalPlane, WorkerPlane, type Plane } from './planes.js';
+import { L4Plane } from '../l4/plane.js';
 import { redact } from './redact.js';
 
 export interface SupervisorOptions {
@@ -69,6 +70,7 @@ export class Supervisor implements AdminControl {
     this.planes = n === 1
       ? [new LocalPlane(newStatBuffer(), this.policyBuffer)]
       : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), this.policyBuffer, i, (p, code) => this.onWorkerDeath(p, code)));
+    this.planes.push(new L4Plane(newStatBuffer(), this.registry)); // tcp_listeners, in this thread (src/l4/plane.ts)
     await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
     this.startHealthChecks(this.config, plan);
     this.started = true;
