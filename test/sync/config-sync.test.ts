@@ -362,3 +362,18 @@ test('a missing source file is a clean, counted failure', async () => {
   assert.equal(metric(registry, 'pillion_config_sync_failures_total{reason="source"}'), 1);
   assert.ok(lines.some((l) => l.includes('ENOENT')), lines.join(''));
 });
+
+test('a destination that cannot be written is a counted write failure, never a crash', async () => {
+  const dir = await tempDir('cs-write');
+  const src = join(dir, 's.json');
+  await writeFile(src, '{}');
+  await mkdir(join(dir, 'is-a-dir.json'));
+  await writeFile(join(dir, 'a-file'), 'x');
+  for (const dest of [join(dir, 'is-a-dir.json'), join(dir, 'a-file', 'below.json')]) {
+    const { sync, registry, lines } = makeSync(new LocalFileSource(src, 1024), dest);
+    assert.equal((await sync.round()).outcome, null, dest);
+    assert.equal(metric(registry, 'pillion_config_sync_failures_total{reason="write"}'), 1, dest);
+    assert.ok(lines.some((l) => / warn config-sync: sync failed reason=write /.test(l)), lines.join(''));
+    assert.equal(sync.ready, false);
+  }
+});

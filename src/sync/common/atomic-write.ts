@@ -89,7 +89,8 @@ export async function sweepStaleTemps(dir: string, onlyFor?: string): Promise<st
   try {
     names = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return removed; // no such directory: nothing to sweep
     throw err;
   }
   for (const name of names) {

@@ -52,6 +52,7 @@ interface Stats {
   ready: Gauge;
   configBytes: Gauge;
   tempsSwept: Counter;
+  sweepErrors: Counter;
 }
 
 function createStats(r: Registry): Stats {
@@ -71,6 +72,7 @@ function createStats(r: Registry): Stats {
     ready: r.gauge(`${p}ready`, '1 once a good config is on disk, as /ready reports.'),
     configBytes: r.gauge(`${p}config_bytes`, 'Size of the last good config.'),
     tempsSwept: r.counter(`${p}temp_files_swept_total`, 'Temp files of a writer that died mid-write, removed at startup.'),
+    sweepErrors: r.counter(`${p}temp_sweep_errors_total`, 'Startup sweeps of stale temp files that failed (the temps stay).'),
   };
 }
 
@@ -149,7 +151,7 @@ export class ConfigSync {
         this.opts.log.warn('removed temp files left by a writer that died mid-write', { files: removed });
       }
     } catch (err) {
-      this.stats.failures.write.inc();
+      this.stats.sweepErrors.inc();
       this.opts.log.warn('cannot sweep stale temp files', { dir: dirname(this.opts.dest), error: errorText(err) });
     }
   }
