@@ -26,6 +26,8 @@ export interface StartContext {
   tmp: string;
   /** Repository root (where dist/src/cli.js lives). */
   root: string;
+  /** Extra node flags for pillion (e.g. --cpu-prof). */
+  nodeArgs: string[];
 }
 
 export interface Candidate {
@@ -100,7 +102,7 @@ function pillion(id: string, label: string, front: 'node' | null): Candidate {
         writeFileSync(file, pillionConfigYaml(port, adminPort, ctx.originPort, front));
         args = [cli, 'proxy', '--config', file];
       }
-      const child = new Child(id, process.execPath, args, ctx.core, { cwd: ctx.root });
+      const child = new Child(id, process.execPath, [...ctx.nodeArgs, ...args], ctx.core, { cwd: ctx.root });
       try {
         await waitHttp200(`http://127.0.0.1:${adminPort}/ready`, child);
         await waitHttp200(`http://127.0.0.1:${port}/small`, child);

@@ -181,7 +181,7 @@ export const LEGEND = [
   'req/s: 2xx responses per second (median of the runs). p50/p99/p99.9: latency (autocannon: whole milliseconds; wrk: microseconds, not reported with pipelining, where its percentiles come out wrong).',
   'errors: non-2xx + socket errors + timeouts, summed over all runs; autocannon rows add the requests left unanswered on a connection the server closed (autocannon itself counts none of them). reconn.: how many such closes autocannon silently reopened, summed (wrk counts each as a read error instead).',
   'CPU us/req: user+sys time of the proxy process(es) over the measured window / responses (nginx: master + worker). RSS MB: max VmRSS sampled every 100 ms during the window (median over runs).',
-  'x direct, x nginx: req/s ratio to the direct and nginx rows of the same scenario. One autocannon process saturates near 36k req/s and ~60 MiB/s, so autocannon rows of fast candidates measure autocannon.',
+  'x direct, x nginx: req/s ratio to the direct and nginx rows of the same scenario and generator. The direct row is also the ceiling of the generator (one process, one core) for that scenario: a proxy close to it may be limited by the generator, not by itself.',
 ];
 
 export function markdown(h: Header, rows: SummaryRow[], skipped: { id: string; reason: string }[], setups: { label: string; setup: string }[], notes: string[]): string {

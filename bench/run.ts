@@ -38,6 +38,10 @@ interface Options {
   only: string[] | null;
   scenarios: string[] | null;
   outName: string;
+  /** Write a V8 CPU profile of every pillion run into bench/results/profiles/. */
+  cpuProf: boolean;
+  /** Build pillion from this git ref (git archive + tsc in a temp dir) instead of using dist/. */
+  ref: string | null;
 }
 
 const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/run.js [options] after npm run build)
@@ -49,11 +53,16 @@ const USAGE = `Usage: npm run bench -- [options]   (or: node dist/bench/run.js [
   --only LIST       candidates, comma-separated: direct,pillion,pillion-node,nginx,haproxy
   --scenarios LIST  ${SCENARIOS.map((s) => s.id).join(',')}
   --out NAME        results file name under bench/results/ (default latest, or quick with --quick)
+  --ref REF         benchmark pillion built from git REF (git archive + tsc in a temp dir) instead of
+                    the working tree's dist/ (which others may be rebuilding)
+  --cpu-prof        run pillion under node --cpu-prof: one .cpuprofile per run in bench/results/profiles/
+                    (profiling slows it down: numbers from such a run are not comparable);
+                    summarize one with: node dist/bench/profile-summary.js FILE
   --help
 `;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { durationS: 3, warmupS: 1, rounds: 2, only: null, scenarios: null, outName: 'latest' };
+  const o: Options = { durationS: 3, warmupS: 1, rounds: 2, only: null, scenarios: null, outName: 'latest', cpuProf: false, ref: null };
   let quick = false;
   let outSet = false;
   const num = (name: string, v: string | undefined, min: number): number => {
@@ -70,6 +79,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--warmup') o.warmupS = num(a, argv[++i], 0);
     else if (a === '--rounds') o.rounds = Math.floor(num(a, argv[++i], 1));
     else if (a === '--quick') quick = true;
+    else if (a === '--cpu-prof') o.cpuProf = true;
+    else if (a === '--ref') o.ref = argv[++i] ?? 'HEAD';
     else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter((x) => x !== '');
     else if (a === '--scenarios') o.scenarios = (argv[++i] ?? '').split(',').filter((x) => x !== '');
     else if (a === '--out') {
@@ -109,7 +120,7 @@ function bar(frac: number, width = 20): string {
 }
 
 function progressLine(text: string): void {
-  if (TTY) process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+  if (TTY) process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns || 120) - 1)}`);
 }
 
 function progressDone(text: string): void {
@@ -135,10 +146,25 @@ interface Env {
   pillionRoot: string;
 }
 
-async function generate(env: Env, s: Scenario, url: string, durationS: number, onTick: (rps: number | null) => void): Promise<GenResult> {
-  if (s.generator === 'autocannon') return runAutocannon(s, { url, connections: CONNECTIONS, durationS, onTick });
-  if (env.wrk === null || env.wrkScript === null) throw new Error('wrk is not installed');
-  return runWrk(s, { url, connections: CONNECTIONS, durationS, onTick, wrk: env.wrk, script: env.wrkScript, core: env.genCore });
+/**
+ * Runs one generator while a progress line is redrawn every 250 ms (autocannon reports its rate
+ * once a second; wrk reports nothing until it ends, so the bar follows the clock).
+ */
+async function generate(env: Env, s: Scenario, url: string, durationS: number, render: (elapsedS: number, rps: number | null) => void): Promise<GenResult> {
+  const t0 = Date.now();
+  let last: number | null = null;
+  const onTick = (rps: number | null): void => {
+    // autocannon's final tick reports the empty second after the stop: keep the last real one.
+    if (rps !== null && (rps > 0 || last === null)) last = rps;
+  };
+  const timer = TTY ? setInterval(() => render((Date.now() - t0) / 1000, last), 250) : null;
+  try {
+    if (s.generator === 'autocannon') return await runAutocannon(s, { url, connections: CONNECTIONS, durationS, onTick });
+    if (env.wrk === null || env.wrkScript === null) throw new Error('wrk is not installed');
+    return await runWrk(s, { url, connections: CONNECTIONS, durationS, onTick, wrk: env.wrk, script: env.wrkScript, core: env.genCore });
+  } finally {
+    if (timer !== null) clearInterval(timer);
+  }
 }
 
 async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label: string): Promise<RunRecord> {
@@ -146,22 +172,19 @@ async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label
   let running: Running | null = null;
   try {
     progressLine(`${label}  starting`);
-    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot });
+    const nodeArgs = env.opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`, `--cpu-prof-name=${c.id}-${s.id}-r${round}.cpuprofile`] : [];
+    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot, nodeArgs });
     if (env.opts.warmupS > 0) {
-      const w0 = Date.now();
-      await generate(env, s, running.url, env.opts.warmupS, () => progressLine(`${label}  warm-up ${((Date.now() - w0) / 1000).toFixed(1)}/${env.opts.warmupS} s`));
+      await generate(env, s, running.url, env.opts.warmupS, (el) => progressLine(`${label}  warm-up ${el.toFixed(1)} s`));
       if (running.child !== null && running.child.exited) throw new Error(`${c.id} exited during warm-up (${running.child.describeExit()}): ${running.child.output().trim().slice(-1000)}`);
     }
     const pids = running.pids;
     const cpu0 = pids.length > 0 ? cpuSeconds(pids) : null;
     const origin0 = cpuSeconds([env.originPid]);
     const rss = pids.length > 0 ? new RssSampler(pids) : null;
-    const t0 = Date.now();
-    let last: number | null = null;
-    const gen = await generate(env, s, running.url, env.opts.durationS, (rps) => {
-      if (rps !== null) last = rps;
-      const el = (Date.now() - t0) / 1000;
-      progressLine(`${label}  [${bar(el / env.opts.durationS)}] ${el.toFixed(1)}/${env.opts.durationS} s${last !== null ? `  ${kfmt(last)} req/s` : ''}`);
+    const d = env.opts.durationS;
+    const gen = await generate(env, s, running.url, d, (el, rps) => {
+      progressLine(`${label}  [${bar(el / d)}] ${Math.min(el, d).toFixed(1)}/${d} s${rps !== null ? `  ${kfmt(rps)} req/s` : ''}`);
     });
     const cpu1 = pids.length > 0 ? cpuSeconds(pids) : null;
     const origin1 = cpuSeconds([env.originPid]);
@@ -221,6 +244,14 @@ async function startOrigin(core: number | null): Promise<{ child: Child; port: n
   throw new Error(`the origin did not start: ${child.output().trim()}`);
 }
 
+function gitRev(ref: string): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '?';
+  }
+}
+
 function gitDescribe(): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
@@ -236,14 +267,31 @@ function gitDescribe(): string {
  * dist/ in the same tree while the bench runs, and a half-written dist/ made pillion fail to start
  * in the middle of a run. Checked with --version and --check before use.
  */
-async function snapshotPillion(tmp: string): Promise<string> {
+async function snapshotPillion(tmp: string, ref: string | null): Promise<string> {
   let lastErr = '';
   for (let attempt = 1; attempt <= 3; attempt++) {
     const dir = path.join(tmp, `pillion-${attempt}`);
     mkdirSync(path.join(dir, 'dist'), { recursive: true });
-    cpSync(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
-    copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    if (ref === null) {
+      cpSync(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+      copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    } else {
+      // Read-only for the repository: git archive of the ref, compiled here.
+      const tar = path.join(tmp, 'src.tar');
+      execFileSync('git', ['archive', '--format=tar', '-o', tar, ref], { cwd: ROOT, stdio: 'pipe' });
+      execFileSync('tar', ['-xf', tar, '-C', dir], { stdio: 'pipe' });
+      symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+      process.stderr.write(`bench: building pillion from ${ref} in ${dir}\n`);
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, stdio: 'pipe', timeout: 180_000 });
+      } catch (e) {
+        // Type errors still emit JavaScript; whether it runs is checked below.
+        const err = e as { stdout?: Buffer; stderr?: Buffer };
+        const out = `${err.stdout?.toString() ?? ''}${err.stderr?.toString() ?? ''}`.trim();
+        process.stderr.write(`bench: tsc reported errors building ${ref} (checking whether it runs anyway):\n${out.split('\n').slice(0, 5).join('\n')}\n`);
+      }
+    }
     const cfg = path.join(tmp, 'snapshot-check.yaml');
     writeFileSync(cfg, 'listeners:\n  - port: 15001\n    routes:\n      - match: { prefix: / }\n        cluster: c\nclusters:\n  - name: c\n    endpoints: [ "http://127.0.0.1:8080" ]\n');
     try {
@@ -283,7 +331,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
   let origin: Child | null = null;
   try {
-    const pillionRoot = await snapshotPillion(tmp);
+    const pillionRoot = await snapshotPillion(tmp, opts.ref);
     const { candidates: all, skipped } = availableCandidates(pillionRoot, tmp);
     const candidates = opts.only === null ? all : all.filter((c) => opts.only?.includes(c.id));
     const wrk = which('wrk');
@@ -297,7 +345,7 @@ async function main(): Promise<void> {
 
     const require = createRequire(import.meta.url);
     const versions: Record<string, string> = {
-      pillion: `${(require(path.join(ROOT, 'package.json')) as { version: string }).version} (${gitDescribe()})`,
+      pillion: `${(require(path.join(ROOT, 'package.json')) as { version: string }).version} (${opts.ref === null ? `working tree: ${gitDescribe()}` : `git ${opts.ref} = ${gitRev(opts.ref)}`})`,
       autocannon: (require('autocannon/package.json') as { version: string }).version,
     };
     if (wrk !== null) versions.wrk = versionOf(wrk, ['--version']).replace(/ Copyright.*$/, '');
@@ -326,7 +374,7 @@ async function main(): Promise<void> {
       for (const s of scenarios) {
         for (const c of candidates) {
           n++;
-          const label = `[${String(n).padStart(String(total).length)}/${total}] r${round} ${s.label} (${s.generator}) · ${c.label}`;
+          const label = `[${String(n).padStart(String(total).length)}/${total}] ${s.label} (${s.generator === 'wrk' ? 'wrk' : 'ac'}) ${c.label}`;
           const rec = await runCase(env, s, c, round, label);
           records.push(rec);
           progressDone(resultLine(label, rec));
