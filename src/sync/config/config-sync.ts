@@ -58,7 +58,7 @@ interface Stats {
 function createStats(r: Registry): Stats {
   const p = 'pillion_config_sync_';
   const failure = (reason: FailureReason): Counter =>
-    r.counter(`${p}failures_total`, 'Sync rounds that failed, by the step that failed.', { reason });
+    r.counter(`${p}failures_total`, 'Failures by step: source, invalid and write fail the round; notify does not undo the write and is retried.', { reason });
   return {
     polls: r.counter(`${p}polls_total`, 'Sync rounds started.'),
     downloads: r.counter(`${p}downloads_total`, 'Full config bodies read from the source (HTTP 200 or a new file version).'),
