@@ -32,6 +32,7 @@ export const LOCAL_REPLIES = {
   /** local_ratelimit refused the request (Envoy: RL, body "local_rate_limited"). */
   rateLimited: reply('429 Too Many Requests', 'RL', 'local_rate_limited\n'),
   bodyTooLarge: reply('413 Payload Too Large', 'TL', 'request body too large\n'),
+  headersTooLarge: reply('431 Request Header Fields Too Large', 'TL', 'request headers too large\n'),
   badRequest: reply('400 Bad Request', 'DPE', 'bad request: ambiguous framing or invalid header\n'),
   notImplemented: reply('501 Not Implemented', 'NI', 'method not implemented by this proxy\n'),
 } as const satisfies Record<string, LocalReply>;
@@ -40,6 +41,8 @@ export type LocalReplyKind = keyof typeof LOCAL_REPLIES;
 
 /** Maps an undici error (by its stable `code`) to the reply the client gets. One table, one fallback. */
 export function replyForUpstreamError(err: { code?: string; name?: string }): LocalReplyKind {
+  // undici 7's parser errors carry no code, only their class name.
+  if (err.name === 'HTTPParserError' || err.code?.startsWith('HPE_')) return 'upstreamProtocolError';
   switch (err.code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ECONNREFUSED':

@@ -54,7 +54,7 @@ export function writeLocalReply(res: FrontResponse, r: LocalReply, close: boolea
   res.writeHeader('content-type', 'text/plain');
   res.writeHeader('x-pillion-error', r.flag);
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
-  if (close) res.writeHeader('connection', 'close');
+  // Both fronts write `Connection: close` themselves when asked to close.
   res.end(r.body, close);
 }
 

@@ -41,8 +41,11 @@ export class RequestHead {
   hasRequestId = false;
   /** The `Connection` header, when it names headers other than keep-alive/close. */
   connectionNames: string | null = null;
+  /** Bytes of names and values: uWS 20.30 enforces its own limit only on heads that span packets. */
+  bytes = 0;
 
   reset(): void {
+    this.bytes = 0;
     this.headers = [];
     this.contentLength = -1;
     this.chunked = false;
@@ -56,8 +59,12 @@ export class RequestHead {
 
 export const head = new RequestHead();
 
+/** Envoy's default max_request_headers_kb. */
+export const MAX_HEADER_BYTES = 60 * 1024;
+
 export function visitRequestHeader(name: string, value: string): void {
   const h = head;
+  h.bytes += name.length + value.length + 4;
   if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
     h.bad = true;
     return;

@@ -10,12 +10,10 @@ import { closeApp, closeListenSocket, createApp, listen, type HttpRequest, type 
 import { LOCAL_REPLIES } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
 import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
-import { finishRequestHead, head, visitRequestHeader } from './headers.js';
+import { MAX_HEADER_BYTES, finishRequestHead, head, visitRequestHeader } from './headers.js';
 import { matchRoute, type Route } from './router.js';
 
 const textDecoder = new TextDecoder();
-/** uWS's limit is set from the environment in front/uws.ts; node's comes from here. Envoy: 60 KiB. */
-const MAX_HEADER_BYTES = 60 * 1024;
 
 export class Listener implements ListenerContext {
   draining = false;
@@ -43,7 +41,7 @@ export class Listener implements ListenerContext {
       this.server = createNodeServer({
         onRequest: (ex) => this.onNodeRequest(ex),
         onClientError: (status) => this.onClientError(status),
-      }, MAX_HEADER_BYTES);
+      }, MAX_HEADER_BYTES + 4096); // llhttp counts the request line too: headers.ts checks the exact limit
       this.port = await listenNode(this.server, this.address, this.configuredPort);
       return;
     }
@@ -106,6 +104,12 @@ export class Listener implements ListenerContext {
     head.reset();
     req.forEach(visitRequestHeader);
     finishRequestHead(head);
+    if (head.bytes > MAX_HEADER_BYTES) {
+      stats[ls.rqBad]++;
+      stats[ls.rq4xx]++;
+      writeLocalReply(res, LOCAL_REPLIES.headersTooLarge, true);
+      return null;
+    }
     if (head.bad) {
       stats[ls.rqBad]++;
       stats[ls.rq4xx]++;
