@@ -1,14 +1,13 @@
 // Bootstrap -> pillion's raw config: static_resources, filesystem xDS (dynamic_resources with a
 // path_config_source for LDS and CDS, read as DiscoveryResponse-shaped `resources:` files), admin.
-import { resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
-import { Ctx, type RawConfig, type TranslateOptions } from './context.js';
+import { Ctx, type RawConfig, type RawListener, type TranslateOptions } from './context.js';
+import { HTTP_FILTERS } from './http-connection-manager.js';
+import { routeConfiguration } from './route-config.js';
 import { cluster } from './cluster.js';
 import { listener } from './listener.js';
-import { Node, readDoc, type Doc, type Report } from './source.js';
+import { Node, type Doc, type Report } from './source.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, fileResources, resourceList } from './xds-files.js';
 
-export const LISTENER_TYPE = 'envoy.config.listener.v3.Listener';
-export const CLUSTER_TYPE = 'envoy.config.cluster.v3.Cluster';
 
 export interface Translation {
   config: RawConfig;
@@ -18,15 +17,70 @@ export interface Translation {
   ctx: Ctx;
 }
 
+
 export function translateBootstrap(doc: Doc, options: TranslateOptions = {}): Translation {
+  return translateDocs([doc], options);
+}
+
+/**
+ * Translates a bootstrap, or xDS resource files (a YAML list of Listener / Cluster /
+ * RouteConfiguration, or a DiscoveryResponse-shaped `resources:` file), or a bootstrap plus such files.
+ */
+export function translateDocs(docs: Doc[], options: TranslateOptions = {}): Translation {
   const report: Report = { dropped: [], notes: [] };
   const ctx = new Ctx(report, options);
-  const root = new Node(report, doc, [], doc.value);
-  if (!root.isMap()) root.fail('an Envoy bootstrap must be a mapping');
-
-  const sr = root.get('static_resources');
   const clusterNodes: Node[] = [];
   const listenerNodes: Node[] = [];
+  let root: Node | undefined;
+  for (const doc of docs) {
+    const n = new Node(report, doc, [], doc.value);
+    if (Array.isArray(doc.value) || (n.isMap() && n.has('resources') && !n.has('static_resources'))) {
+      const r = resourceList(n, ctx);
+      listenerNodes.push(...r.listeners);
+      clusterNodes.push(...r.clusters);
+    } else if (root === undefined) {
+      root = n;
+    } else n.fail('only one bootstrap can be given (the other files must be xDS resource lists)');
+  }
+  if (root !== undefined) bootstrapResources(root, ctx, listenerNodes, clusterNodes);
+
+  // Clusters first: a translation error in a route then names clusters that exist.
+  clusterNodes.forEach((c) => ctx.out.clusters.push(cluster(c, ctx, ctx.out.clusters.length)));
+  listenerNodes.forEach((l) => listener(l, ctx));
+  if (root !== undefined) bootstrapRest(root, ctx);
+  for (const [name, rc] of ctx.routeConfigs) {
+    if (ctx.usedRouteConfigs.has(rc)) continue;
+    if (options.allowNoListener) standInListener(name, rc, ctx);
+    else rc.dropSelf('route configuration that no listener names in rds: not carried over');
+  }
+
+  for (const [name, at] of ctx.rdsClusters) {
+    if (ctx.out.clusters.some((c) => c.name === name)) continue;
+    ctx.out.clusters.push({ name, endpoints: [] });
+    at.note(`cluster '${name}' is defined nowhere: Envoy answers 503 for routes to it (RDS does not check names); pillion gets an empty cluster that answers 503`);
+  }
+
+  if (ctx.out.listeners.length === 0 && !options.allowNoListener) {
+    const why = report.dropped.map((d) => `${d.line !== undefined ? `line ${d.line}: ` : ''}${d.path}: ${d.reason}`);
+    const at = root ?? new Node(report, docs[0]!, [], docs[0]!.value);
+    at.fail(`no listener pillion can run${why.length > 0 ? `; not carried over:\n  ${why.join('\n  ')}` : ''}`);
+  }
+  return { config: ctx.out, report, files: ctx.files, ctx };
+}
+
+/** `check` on a file of RouteConfigurations: show their routes under a listener of their own. */
+function standInListener(name: string, rc: Node, ctx: Ctx): void {
+  const index = ctx.out.listeners.length;
+  const l: RawListener = { name: `rds_${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`, address: '127.0.0.1', port: 0, routes: [] };
+  rc.note(`route configuration no listener names: shown under the stand-in listener '${l.name}'`);
+  ctx.usedRouteConfigs.add(rc);
+  routeConfiguration(rc, { ctx, listener: l, listenerIndex: index, filtersByName: new Map(), allFilters: HTTP_FILTERS, fromRds: true });
+  if (l.routes.length === 0) l.routes.push({ name: 'no_route', match: { prefix: '/' }, direct_response: { status: 404 } });
+  ctx.out.listeners.push(l);
+}
+
+function bootstrapResources(root: Node, ctx: Ctx, listenerNodes: Node[], clusterNodes: Node[]): void {
+  const sr = root.get('static_resources');
   if (sr !== undefined) {
     listenerNodes.push(...sr.list('listeners'));
     clusterNodes.push(...sr.list('clusters'));
@@ -43,11 +97,9 @@ export function translateBootstrap(doc: Doc, options: TranslateOptions = {}): Tr
     dr.drop('ads_config', 'ADS over gRPC: pillion has no xDS client (use static_resources or path_config_source files)');
     dr.finish();
   }
+}
 
-  // Clusters first: a translation error in a route then names clusters that exist.
-  clusterNodes.forEach((c) => ctx.out.clusters.push(cluster(c, ctx, ctx.out.clusters.length)));
-  listenerNodes.forEach((l) => listener(l, ctx));
-
+function bootstrapRest(root: Node, ctx: Ctx): void {
   const admin = root.get('admin');
   if (admin !== undefined) {
     const sa = admin.get('address')?.get('socket_address');
@@ -81,45 +133,5 @@ export function translateBootstrap(doc: Doc, options: TranslateOptions = {}): Tr
   root.drop('watchdogs', 'pillion has no watchdog');
   root.drop('hds_config', 'health discovery: pillion has no xDS client');
   root.finish();
-
-  if (ctx.out.listeners.length === 0) {
-    const why = report.dropped.map((d) => `${d.line !== undefined ? `line ${d.line}: ` : ''}${d.path}: ${d.reason}`);
-    root.fail(`no listener pillion can run${why.length > 0 ? `; not carried over:\n  ${why.join('\n  ')}` : ''}`);
-  }
-  return { config: ctx.out, report, files: ctx.files, ctx };
 }
 
-/**
- * An lds_config / cds_config. A path_config_source (or v2's bare `path`) names a file holding a
- * `resources:` list; anything else (ADS, API config sources) needs a management server.
- */
-function fileResources(source: Node, type: string, ctx: Ctx): Node[] {
-  const pcs = source.get('path_config_source');
-  const path = pcs !== undefined ? pcs.str('path') : source.str('path');
-  if (path === undefined) {
-    source.dropSelf(`${String(source.path[source.path.length - 1])}: pillion reads xDS from files only (path_config_source); ADS and gRPC/REST config sources need a management server`);
-    return [];
-  }
-  pcs?.skip('watched_directory'); // pillion watches the file itself
-  pcs?.finish();
-  source.skip('resource_api_version', 'initial_fetch_timeout');
-  source.finish();
-  // Envoy resolves a relative path against its working directory; so does pillion.
-  const file = resolve(path);
-  const read = ctx.options.readFile ?? ((f: string) => readFileSync(f, 'utf8'));
-  const doc = readDoc(file, read);
-  ctx.files.push(file);
-  const root = new Node(ctx.report, doc, [], doc.value);
-  const out: Node[] = [];
-  for (const r of root.list('resources')) {
-    const t = r.typeName();
-    if (t !== undefined && t !== type) {
-      r.dropSelf(`a ${t} in a file for ${type} resources`);
-      continue;
-    }
-    out.push(r);
-  }
-  root.skip('version_info', 'type_url');
-  root.finish();
-  return out;
-}

@@ -95,10 +95,10 @@ function lbPolicyOf(c: Node): string | undefined {
   if (lp !== undefined) {
     for (const p of lp.list('policies')) {
       const tc = p.get('typed_extension_config');
-      const t = tc?.get('typed_config')?.typeName();
+      const cfg = tc?.get('typed_config');
+      const t = cfg?.typeName();
       const mapped = t !== undefined ? LB_TYPES[t] : undefined;
-      if (mapped !== undefined) {
-        const cfg = tc!.get('typed_config')!;
+      if (mapped !== undefined && cfg !== undefined) {
         cfg.drop('slow_start_config', 'pillion has no slow start');
         cfg.drop('locality_lb_config', 'pillion has no localities');
         cfg.drop('choice_count', 'pillion\'s least_request compares two endpoints');

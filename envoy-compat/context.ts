@@ -49,6 +49,8 @@ export interface RawConfig {
 export interface TranslateOptions {
   /** Reads a file the bootstrap names (LDS/CDS paths); tests remap Envoy's absolute paths with it. */
   readFile?: (path: string) => string;
+  /** Resource files with clusters only: translate without requiring a listener (`check`). */
+  allowNoListener?: boolean;
 }
 
 export class Ctx {
@@ -57,6 +59,11 @@ export class Ctx {
   readonly origins = new Map<string, Node>();
   /** Files the translation read besides the bootstrap (filesystem xDS), to watch for changes. */
   readonly files: string[] = [];
+  /** RouteConfiguration resources by name, for an HCM's `rds` (resource files, filesystem RDS). */
+  readonly routeConfigs = new Map<string, Node>();
+  readonly usedRouteConfigs = new Set<Node>();
+  /** Clusters named by routes that came by RDS: Envoy answers 503 for an unknown one rather than refusing. */
+  readonly rdsClusters = new Map<string, Node>();
 
   constructor(readonly report: Report, readonly options: TranslateOptions) {}
 

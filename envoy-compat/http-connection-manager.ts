@@ -11,6 +11,7 @@ import { localRatelimit } from './http-filters/local-ratelimit.js';
 import { router } from './http-filters/router.js';
 import { unsupportedHttpFilters } from './http-filters/unsupported.js';
 import { routeConfiguration } from './route-config.js';
+import { readConfigSource } from './xds-files.js';
 import type { Node } from './source.js';
 
 export const HCM_NAME = 'envoy.filters.network.http_connection_manager';
@@ -54,7 +55,8 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
   if (rc !== undefined) {
     routeConfiguration(rc, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs });
   } else if (hcm.has('rds')) {
-    hcm.drop('rds', 'RDS: pillion has no xDS client; give the routes inline in route_config', false);
+    const found = rds(hcm.get('rds')!, ctx);
+    if (found !== undefined) routeConfiguration(found, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, fromRds: true });
   }
   if (listener.routes.length === 0) {
     // Envoy answers 404 to everything on a route table with no routes (envoy-demo.yaml's loopback).
@@ -96,3 +98,23 @@ function uniqueName(prefix: string, ctx: Ctx, hcm: Node): string {
   return `${prefix}_${n}`;
 }
 
+
+/**
+ * `rds`: the RouteConfiguration named route_config_name, from a path_config_source file or from the
+ * resource files given with the bootstrap. A management server (ADS, gRPC) is not supported.
+ */
+function rds(r: Node, ctx: Ctx): Node | undefined {
+  const name = r.str('route_config_name');
+  const source = r.get('config_source');
+  if (source !== undefined && (source.has('path_config_source') || source.has('path'))) readConfigSource(source, ctx);
+  else if (source !== undefined) source.skip('ads', 'resource_api_version', 'initial_fetch_timeout', 'api_config_source');
+  r.finish();
+  const found = name !== undefined ? ctx.routeConfigs.get(name) : undefined;
+  if (found === undefined) {
+    r.dropSelf(`rds: route configuration '${name ?? ''}' is in no file pillion was given (pillion has no xDS client)`);
+    return undefined;
+  }
+  if (ctx.usedRouteConfigs.has(found)) found.note('route configuration shared by several listeners: translated again for each');
+  ctx.usedRouteConfigs.add(found);
+  return found;
+}

@@ -3,7 +3,7 @@
 // when the result is refused.
 import { validateConfig, ConfigError, type Path } from '../src/config/validate.js';
 import type { Config } from '../src/config/types.js';
-import { translateBootstrap, type Translation } from './bootstrap.js';
+import { translateDocs, type Translation } from './bootstrap.js';
 import type { TranslateOptions } from './context.js';
 import { EnvoyCompatError, readDoc, type Finding } from './source.js';
 
@@ -16,15 +16,23 @@ export interface EnvoyLoad extends Translation {
   validated: Config;
 }
 
-export function translateFile(file: string, options: TranslateOptions = {}): Translation {
-  return translateBootstrap(readDoc(file, options.readFile), options);
+/** Translates a bootstrap, or xDS resource files, or a bootstrap followed by resource files. */
+export function translateFiles(files: string[], options: TranslateOptions = {}): Translation {
+  return translateDocs(files.map((f) => readDoc(f, options.readFile)), options);
 }
 
-/** Translates and validates. Throws EnvoyCompatError (a ConfigError) naming the Envoy field. */
-export function loadEnvoyConfig(file: string, options: TranslateOptions = {}, edit?: (raw: unknown) => void): EnvoyLoad {
-  const t = translateFile(file, options);
-  const raw = structuredClone(t.config);
+/**
+ * Translates and validates. Throws EnvoyCompatError (a ConfigError) naming the Envoy field.
+ * `edit` changes the raw translation before validation (the proxy's flag overrides).
+ */
+export function loadEnvoyConfig(files: string | string[], options: TranslateOptions = {}, edit?: (raw: unknown) => void): EnvoyLoad {
+  const t = translateFiles(typeof files === 'string' ? [files] : files, options);
+  const raw = structuredClone(t.config) as { listeners: unknown[] };
   edit?.(raw);
+  // Resource files with clusters only (`check` on a CDS file): validate the clusters under a stand-in listener.
+  if (raw.listeners.length === 0 && options.allowNoListener) {
+    raw.listeners = [{ name: '(none)', port: 0, routes: [{ direct_response: { status: 404 } }] }];
+  }
   let validated: Config;
   try {
     // The locator is never asked for pillion's own lines: errors are re-pointed below.

@@ -8,11 +8,14 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../src/util/exit-codes.js';
 import { ConfigError } from '../src/config/validate.js';
 import { formatFinding, loadEnvoyConfig } from './index.js';
 
-export const HELP = `Usage: pillion envoy-compat check ENVOY.yaml [--strict]
+export const HELP = `Usage: pillion envoy-compat check ENVOY.yaml [RESOURCES.yaml...] [--strict]
 
 Translates an Envoy v3 bootstrap (YAML or JSON) into pillion's config and prints it as YAML, followed
 by every Envoy field that was not carried over (path, file:line and why) and notes on fields carried
 over with a difference. Run it with: pillion proxy --envoy-config ENVOY.yaml
+
+Instead of a bootstrap (or after it), files of xDS resources are accepted: a YAML list of Listener,
+Cluster and RouteConfiguration resources, or a 'resources:' file as used with path_config_source.
 
   --strict   exit 1 when any field was not carried over
   --json     print {config, dropped, notes} as JSON instead
@@ -40,14 +43,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return EXIT_OK;
   }
-  if (positionals[0] !== 'check' || positionals.length !== 2) {
+  if (positionals[0] !== 'check' || positionals.length < 2) {
     process.stderr.write(`pillion envoy-compat: expected 'check ENVOY.yaml'\n\n${HELP}`);
     return EXIT_USAGE;
   }
-  const file = positionals[1]!;
+  const files = positionals.slice(1);
   let load;
   try {
-    load = loadEnvoyConfig(file);
+    load = loadEnvoyConfig(files, { allowNoListener: true });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`pillion envoy-compat: cannot translate: ${err.message}\n`);
@@ -59,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
   if (values.json === true) {
     process.stdout.write(JSON.stringify({ config, dropped: report.dropped, notes: report.notes }, null, 2) + '\n');
   } else {
-    let out = `# pillion config translated from the Envoy bootstrap ${file}\n`;
+    let out = `# pillion config translated from the Envoy config ${files.join(' ')}\n`;
+    if (config.listeners.length === 0) out += '# no listener: pillion cannot run this alone\n';
     out += stringify(config, { lineWidth: 0 });
     out += `\n# Not carried over (${report.dropped.length}):\n`;
     for (const f of report.dropped) out += `#   ${formatFinding(f)}\n`;

@@ -18,6 +18,8 @@ export interface RouteScopeInput {
   allFilters: readonly HttpFilterTranslator[];
   /** HCM stream_idle_timeout, the default for a route's idle_timeout. */
   streamIdleMs?: number;
+  /** The routes came by RDS, where Envoy does not check cluster names (validate_clusters is off). */
+  fromRds?: boolean;
 }
 
 export function routeConfiguration(rc: Node, s: RouteScopeInput): void {
@@ -26,6 +28,9 @@ export function routeConfiguration(rc: Node, s: RouteScopeInput): void {
   // A stable sort keeps the file's order within a rank, as Envoy's domain search does within a class.
   vhosts.sort((a, b) => a.rank - b.rank);
   vhosts.forEach(({ vh, rank }, i) => virtualHost(vh, s, rank < WILDCARD && i < vhosts.length - 1));
+  // Host matching options matter only when a virtual host matches on domains.
+  if (vhosts.some(({ rank }) => rank < WILDCARD)) rc.drop('ignore_port_in_host_matching', 'pillion matches the Host header as sent, port included');
+  else rc.skip('ignore_port_in_host_matching');
   rc.finish();
 }
 
@@ -76,7 +81,7 @@ function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void 
   }
   if (vhFilters.length > 0 && s.listener.routes.length === first) for (const [, cfg] of vhFilters) cfg.dropSelf('no route of this virtual host was carried over');
   if (closeWith404 && host !== undefined) {
-    s.listener.routes.push({ name: `${name}_no_route`, match: { prefix: '/', headers: [host] }, direct_response: { status: 404 } });
+    s.listener.routes.push({ name: `${name}_no_route`, match: { prefix: '/', headers: [{ ...host }] }, direct_response: { status: 404 } });
   }
   vh.drop('require_tls', 'pillion has no TLS redirect (issue 4)');
   vh.drop('retry_policy', 'pillion has no retries yet (issue 3)');
@@ -117,10 +122,10 @@ function translateRoute(r: Node, s: RouteScopeInput, host: RawHeaderMatcher | un
   const matchNode = r.get('match');
   if (matchNode === undefined) return r.fail('a route needs a match');
   if (!routeMatch(matchNode, out)) {
-    r.dropSelf('route not carried over: its match cannot be expressed in pillion (see the field after this)');
+    r.dropSelf('route not carried over: its match cannot be expressed in pillion');
     return undefined;
   }
-  if (host !== undefined) out.match.headers = [host, ...(out.match.headers ?? [])];
+  if (host !== undefined) out.match.headers = [{ ...host }, ...(out.match.headers ?? [])];
 
   const action = r.get('route');
   const direct = r.get('direct_response');
@@ -170,6 +175,12 @@ function routeMatch(m: Node, out: RawRoute): boolean {
   }
   // prefix: "" matches everything in Envoy; pillion wants a leading '/'.
   if (out.match.prefix === '') out.match.prefix = '/';
+  const text = out.match.prefix ?? out.match.path;
+  if (text !== undefined && !text.startsWith('/')) {
+    m.get(out.match.prefix !== undefined ? 'prefix' : 'path')!.dropSelf(`'${text}' does not start with '/': the route never matches in Envoy either`);
+    m.finish();
+    return false;
+  }
   if (m.bool('case_sensitive') === false) {
     m.get('case_sensitive')!.dropSelf('case-insensitive path matching: pillion matches paths case-sensitively');
   }
@@ -259,7 +270,10 @@ function stringMatch(sm: Node, out: RawHeaderMatcher): boolean {
 /** RouteAction -> cluster and friends; false when the route cannot be carried. */
 function routeAction(a: Node, out: RawRoute, s: RouteScopeInput): boolean {
   const cluster = a.str('cluster');
-  if (cluster !== undefined) out.cluster = cluster;
+  if (cluster !== undefined) {
+    out.cluster = cluster;
+    if (s.fromRds) s.ctx.rdsClusters.set(cluster, a.get('cluster')!);
+  }
   else if (a.has('weighted_clusters')) {
     const wc = a.get('weighted_clusters')!;
     const list = wc.list('clusters');
@@ -291,6 +305,7 @@ function routeAction(a: Node, out: RawRoute, s: RouteScopeInput): boolean {
   a.drop('auto_host_rewrite', 'pillion keeps the client\'s Host (use host_rewrite_literal)');
   a.drop('retry_policy', 'pillion has no retries yet (issue 3)');
   a.drop('rate_limits', 'rate limit descriptor actions: pillion has no rate limit yet (issue 3)');
+  a.drop('upgrade_configs', 'pillion does not proxy upgrades (WebSocket)');
   a.skip('priority'); // routing priority selects Envoy's DEFAULT/HIGH breaker thresholds; pillion has one
   a.finish();
   void s;

@@ -5,6 +5,7 @@ import { LineCounter, parseDocument, isNode } from 'yaml';
 import type { Config } from './types.js';
 import { ConfigError, validateConfig, type Locator, type Path } from './validate.js';
 import { DEFAULT_CONFIG_RAW } from './default.js';
+import { loadEnvoyForProxy } from '../../envoy-compat/proxy-load.js';
 
 export interface Overrides {
   listen?: { host: string; port: number };
@@ -13,6 +14,8 @@ export interface Overrides {
   concurrency?: number;
   drainTimeMs?: number;
   drainTimeoutMs?: number;
+  /** The file is an Envoy v3 bootstrap (`--envoy-config`): translated by envoy-compat/, then validated. */
+  envoyConfig?: { allowUnsupported: boolean };
 }
 
 export interface LoadedConfig {
@@ -42,6 +45,9 @@ export function loadConfig(file: string | undefined, overrides: Overrides): Load
   let raw: unknown;
   let locate: Locator = () => undefined;
   let source = '(embedded default)';
+  if (file !== undefined && overrides.envoyConfig !== undefined) {
+    return loadEnvoyForProxy(file, overrides.envoyConfig, (r) => applyOverrides(r, overrides));
+  }
   if (file !== undefined) {
     let text: string;
     try {

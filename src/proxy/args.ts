@@ -10,6 +10,8 @@ With no options: the embedded default for a drop-in sidecar: listen on 0.0.0.0:1
 everything to http://127.0.0.1:8080, admin API on 127.0.0.1:15000.
 
   --config FILE            YAML or JSON config (docs/config.md); the flags below override it
+  --envoy-config FILE      an Envoy v3 bootstrap instead (docs/envoy-compat.md); fields not carried
+                           over are logged; --allow-unsupported runs it even without its auth/TLS
   --listen [HOST:]PORT     the first listener's address (host defaults to 0.0.0.0)
   --upstream URL           where the first listener's routes go (http://host:port)
   --admin [HOST:]PORT      the admin API (host defaults to 127.0.0.1)
@@ -46,6 +48,8 @@ export function parseProxyArgs(argv: string[]): ProxyArgs {
       allowPositionals: false,
       options: {
         config: { type: 'string', short: 'c' },
+        'envoy-config': { type: 'string' },
+        'allow-unsupported': { type: 'boolean' },
         listen: { type: 'string' },
         upstream: { type: 'string' },
         admin: { type: 'string' },
@@ -83,11 +87,15 @@ export function parseProxyArgs(argv: string[]): ProxyArgs {
     const v = values[flag];
     if (typeof v === 'string') o[key] = parseDuration(v) ?? bad(`--${flag}`, v, 'a duration such as 5s or 250ms');
   }
+  if (typeof values['envoy-config'] === 'string') {
+    if (typeof values.config === 'string') throw new UsageError('--config and --envoy-config: give one or the other');
+    o.envoyConfig = { allowUnsupported: values['allow-unsupported'] === true };
+  }
   const lf = values['log-format'] ?? 'text';
   if (lf !== 'text' && lf !== 'json') bad('--log-format', String(lf), 'text or json');
   return {
     help: values.help === true,
-    configFile: typeof values.config === 'string' ? values.config : undefined,
+    configFile: typeof values.config === 'string' ? values.config : typeof values['envoy-config'] === 'string' ? values['envoy-config'] : undefined,
     overrides: o,
     watch: values.watch === true,
     check: values.check === true,
