@@ -36,6 +36,9 @@ export async function startAgent(opts: AgentOptions, logger: Logger): Promise<Ru
       resolve();
     });
   });
+  // After listening, an accept error (EMFILE under a connection flood) must not kill the agent:
+  // node retries accept by itself; we only make it visible.
+  server.on('error', (err) => logger.error('HTTP server error', { err }));
   const a = server.address() as AddressInfo;
   const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   logger.info('Listening on', { address });

@@ -31,7 +31,14 @@ export function createAgentServer(cfg: ServerConfig): Server {
 `;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://agent');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://agent');
+    } catch {
+      // The only failure of URL parsing here is a malformed request target: the client's error.
+      reply(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reply(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', { allow: 'GET, HEAD' });
       return;

@@ -127,16 +127,22 @@ export class FilesystemCollector implements Collector {
         });
         resolve({ ok: false, err: new Error(`statfs timed out after ${this.ctx.opts.filesystemMountTimeoutMs}ms`) });
       }, this.ctx.opts.filesystemMountTimeoutMs);
-      this.statfsFn(path, (err, st) => {
-        if (timedOut) {
-          // The late answer is dropped: that scrape is long gone. The mount is usable again.
-          this.stuck.delete(mountPoint);
-          this.ctx.logger.info('Mount point has recovered, monitoring will resume', { mountpoint: mountPoint });
-          return;
-        }
+      try {
+        this.statfsFn(path, (err, st) => {
+          if (timedOut) {
+            // The late answer is dropped: that scrape is long gone. The mount is usable again.
+            this.stuck.delete(mountPoint);
+            this.ctx.logger.info('Mount point has recovered, monitoring will resume', { mountpoint: mountPoint });
+            return;
+          }
+          clearTimeout(timer);
+          resolve(err ? { ok: false, err } : { ok: true, st });
+        });
+      } catch (err) {
+        // A path node refuses before any syscall (e.g. a NUL from a mangled mountinfo line).
         clearTimeout(timer);
-        resolve(err ? { ok: false, err } : { ok: true, st });
-      });
+        resolve({ ok: false, err: err as Error });
+      }
     });
   }
 }
