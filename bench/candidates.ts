@@ -236,11 +236,15 @@ backend be
   };
 }
 
-export function availableCandidates(root: string, tmp: string): Availability {
-  const candidates: Candidate[] = [direct(), pillion('pillion', 'pillion', null)];
+/** `root`: where the pillion build to run lives, or null when there is none that starts. */
+export function availableCandidates(root: string | null, tmp: string): Availability {
+  const candidates: Candidate[] = [direct()];
   const skipped: { id: string; reason: string }[] = [];
-  if (pillionKnowsNodeFront(root, tmp)) candidates.push(pillion('pillion-node', 'pillion (front: node)', 'node'));
-  else skipped.push({ id: 'pillion-node', reason: "this build of pillion does not accept 'front: node' on a listener (--check refused it)" });
+  if (root !== null) {
+    candidates.push(pillion('pillion', 'pillion', null));
+    if (pillionKnowsNodeFront(root, tmp)) candidates.push(pillion('pillion-node', 'pillion (front: node)', 'node'));
+    else skipped.push({ id: 'pillion-node', reason: "this build of pillion does not accept 'front: node' on a listener (--check refused it)" });
+  }
   const nginxBin = which('nginx');
   if (nginxBin !== null) candidates.push(nginx(nginxBin));
   else skipped.push({ id: 'nginx', reason: 'nginx is not installed (not on PATH nor in /usr/sbin)' });

@@ -131,3 +131,19 @@ export function loadAverage(): string {
     return '';
   }
 }
+
+/** Busy and total seconds of one core since boot, from /proc/stat (null when unreadable). */
+export function coreSeconds(core: number): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${core} `));
+    if (line === undefined) return null;
+    // user nice system idle iowait irq softirq steal ...
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
+    return { busy: busy / clkTck, total: (busy + f[3] + f[4]) / clkTck };
+  } catch {
+    return null;
+  }
+}

@@ -15,6 +15,8 @@ export interface RunRecord {
   rssMaxBytes: number | null;
   /** Origin user+sys CPU per response, microseconds (for reading "direct" and the proxies' cost apart). */
   originCpuUsPerReq: number | null;
+  /** CPU used on the proxy's core by processes other than the proxy and the origin, % of the window (other work on a shared machine). */
+  otherCpuPct: number | null;
   /** Anything odd about the proxy process in this case (crash, slow stop). */
   notes: string[];
 }
@@ -39,6 +41,7 @@ export interface SummaryRow {
   rssMB: number | null;
   ratioDirect: number | null;
   ratioNginx: number | null;
+  otherCpuPct: number | null;
 }
 
 export interface Header {
@@ -100,6 +103,7 @@ export function summarize(records: RunRecord[], scenarios: Scenario[], candidate
         rssMB: medianOf(measured, (r) => (r.rssMaxBytes === null ? null : r.rssMaxBytes / (1024 * 1024))),
         ratioDirect: null,
         ratioNginx: null,
+        otherCpuPct: medianOf(measured, (r) => r.otherCpuPct),
       };
       byCand.set(c.id, row);
       rows.push(row);
@@ -115,7 +119,7 @@ export function summarize(records: RunRecord[], scenarios: Scenario[], candidate
   return rows;
 }
 
-const COLUMNS = ['scenario', 'gen', 'candidate', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'reconn.', 'CPU us/req', 'RSS MB', 'x direct', 'x nginx'];
+const COLUMNS = ['scenario', 'gen', 'candidate', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'reconn.', 'CPU us/req', 'RSS MB', 'x direct', 'x nginx', 'others %'];
 
 function fmtNum(v: number | null, digits: number): string {
   return v === null ? '-' : v.toFixed(digits);
@@ -144,6 +148,7 @@ function cells(r: SummaryRow): string[] {
     r.candidate === 'direct' ? '-' : fmtNum(r.rssMB, 1),
     r.candidate === 'direct' ? '-' : fmtNum(r.ratioDirect, 2),
     fmtNum(r.ratioNginx, 2),
+    fmtNum(r.otherCpuPct, 0),
   ];
 }
 
@@ -181,6 +186,7 @@ export const LEGEND = [
   'req/s: 2xx responses per second (median of the runs). p50/p99/p99.9: latency (autocannon: whole milliseconds; wrk: microseconds, not reported with pipelining, where its percentiles come out wrong).',
   'errors: non-2xx + socket errors + timeouts, summed over all runs; autocannon rows add the requests left unanswered on a connection the server closed (autocannon itself counts none of them). reconn.: how many such closes autocannon silently reopened, summed (wrk counts each as a read error instead).',
   'CPU us/req: user+sys time of the proxy process(es) over the measured window / responses (nginx: master + worker). RSS MB: max VmRSS sampled every 100 ms during the window (median over runs).',
+  'others %: CPU time used on the proxy\'s core by processes other than the proxy and the origin (other work on a shared machine), % of the window, median. Rows with a high figure were disturbed.',
   'x direct, x nginx: req/s ratio to the direct and nginx rows of the same scenario and generator. The direct row is also the ceiling of the generator (one process, one core) for that scenario: a proxy close to it may be limited by the generator, not by itself.',
 ];
 

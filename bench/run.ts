@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { availableCandidates, versionOf, type Candidate, type Running } from './candidates.js';
 import { runAutocannon, runWrk, writeWrkScript, type GenResult, type Scenario } from './generators.js';
 import { Child, TASKSET, sleep, waitHttp200, which } from './procs.js';
-import { cpuModel, cpuSeconds, loadAverage, RssSampler } from './procstat.js';
+import { coreSeconds, cpuModel, cpuSeconds, loadAverage, RssSampler } from './procstat.js';
 import { headerLines, LEGEND, markdown, summarize, textTable, type Header, type RunRecord } from './report.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -143,7 +143,7 @@ interface Env {
   genCore: number | null;
   wrk: string | null;
   wrkScript: string | null;
-  pillionRoot: string;
+  pillionRoot: string | null;
 }
 
 /**
@@ -168,12 +168,12 @@ async function generate(env: Env, s: Scenario, url: string, durationS: number, r
 }
 
 async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label: string): Promise<RunRecord> {
-  const rec: RunRecord = { scenario: s.id, candidate: c.id, round, gen: null, error: null, cpuUsPerReq: null, rssMaxBytes: null, originCpuUsPerReq: null, notes: [] };
+  const rec: RunRecord = { scenario: s.id, candidate: c.id, round, gen: null, error: null, cpuUsPerReq: null, rssMaxBytes: null, originCpuUsPerReq: null, otherCpuPct: null, notes: [] };
   let running: Running | null = null;
   try {
     progressLine(`${label}  starting`);
     const nodeArgs = env.opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`, `--cpu-prof-name=${c.id}-${s.id}-r${round}.cpuprofile`] : [];
-    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot, nodeArgs });
+    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot ?? ROOT, nodeArgs });
     if (env.opts.warmupS > 0) {
       await generate(env, s, running.url, env.opts.warmupS, (el) => progressLine(`${label}  warm-up ${el.toFixed(1)} s`));
       if (running.child !== null && running.child.exited) throw new Error(`${c.id} exited during warm-up (${running.child.describeExit()}): ${running.child.output().trim().slice(-1000)}`);
@@ -181,6 +181,7 @@ async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label
     const pids = running.pids;
     const cpu0 = pids.length > 0 ? cpuSeconds(pids) : null;
     const origin0 = cpuSeconds([env.originPid]);
+    const core0 = env.proxyCore !== null ? coreSeconds(env.proxyCore) : null;
     const rss = pids.length > 0 ? new RssSampler(pids) : null;
     const d = env.opts.durationS;
     const gen = await generate(env, s, running.url, d, (el, rps) => {
@@ -188,7 +189,13 @@ async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label
     });
     const cpu1 = pids.length > 0 ? cpuSeconds(pids) : null;
     const origin1 = cpuSeconds([env.originPid]);
+    const core1 = env.proxyCore !== null ? coreSeconds(env.proxyCore) : null;
     rec.rssMaxBytes = rss?.stop() ?? null;
+    // What else ran on the proxy's core: its busy time minus the proxy's and the origin's.
+    if (core0 !== null && core1 !== null && origin0 !== null && origin1 !== null && core1.total > core0.total) {
+      const ours = origin1 - origin0 + (cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : 0);
+      rec.otherCpuPct = Math.max(0, (100 * (core1.busy - core0.busy - ours)) / (core1.total - core0.total));
+    }
     rec.gen = gen;
     if (cpu0 !== null && cpu1 !== null && gen.responses > 0) rec.cpuUsPerReq = ((cpu1 - cpu0) * 1e6) / gen.responses;
     if (origin0 !== null && origin1 !== null && gen.responses > 0) rec.originCpuUsPerReq = ((origin1 - origin0) * 1e6) / gen.responses;
@@ -224,6 +231,7 @@ function resultLine(label: string, r: RunRecord): string {
   ];
   if (r.cpuUsPerReq !== null) parts.push(`CPU ${r.cpuUsPerReq.toFixed(1)} us/req`);
   if (r.rssMaxBytes !== null) parts.push(`RSS ${(r.rssMaxBytes / 1048576).toFixed(1)} MB`);
+  if (r.otherCpuPct !== null) parts.push(`others on core ${r.otherCpuPct.toFixed(0)}%`);
   return `${label}  ${parts.join(', ')}${r.notes.length > 0 ? `  NOTE: ${r.notes.join('; ')}` : ''}`;
 }
 
@@ -273,7 +281,9 @@ async function snapshotPillion(tmp: string, ref: string | null): Promise<string>
     const dir = path.join(tmp, `pillion-${attempt}`);
     mkdirSync(path.join(dir, 'dist'), { recursive: true });
     if (ref === null) {
-      cpSync(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+      // All of dist/ but the tests and the bench (src/ imports siblings such as envoy-compat/).
+      const skip = new Set([path.join(ROOT, 'dist/test'), path.join(ROOT, 'dist/bench')]);
+      cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true, filter: (src) => !skip.has(src) });
       copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
       symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
     } else {
@@ -331,8 +341,15 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
   let origin: Child | null = null;
   try {
-    const pillionRoot = await snapshotPillion(tmp, opts.ref);
+    let pillionRoot: string | null = null;
+    let pillionError = '';
+    try {
+      pillionRoot = await snapshotPillion(tmp, opts.ref);
+    } catch (e) {
+      pillionError = e instanceof Error ? e.message : String(e);
+    }
     const { candidates: all, skipped } = availableCandidates(pillionRoot, tmp);
+    if (pillionRoot === null) skipped.unshift({ id: 'pillion', reason: `the built proxy does not start: ${pillionError.slice(0, 600)}` });
     const candidates = opts.only === null ? all : all.filter((c) => opts.only?.includes(c.id));
     const wrk = which('wrk');
     let scenarios = opts.scenarios === null ? SCENARIOS : SCENARIOS.filter((s) => opts.scenarios?.includes(s.id));
