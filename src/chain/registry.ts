@@ -5,6 +5,7 @@ import type { StatTemplate } from '../stats/names.js';
 import type { Filter } from './filter.js';
 import { apiKeyAuth } from '../filters/api-key-auth/index.js';
 import { localRateLimit } from '../filters/local-ratelimit/index.js';
+import { jwtAuthn } from '../filters/jwt-authn/index.js';
 
 /** What a factory gets besides its config: where it runs and its stat slots. */
 export interface FilterEnv {
@@ -38,7 +39,7 @@ export interface FilterModule<C = unknown> {
   create(config: C, env: FilterEnv): Filter;
 }
 
-export const FILTERS: readonly FilterModule<any>[] = [apiKeyAuth, localRateLimit];
+export const FILTERS: readonly FilterModule<any>[] = [apiKeyAuth, localRateLimit, jwtAuthn];
 export const FILTER_NAMES: readonly string[] = FILTERS.map((f) => f.name);
 
 export function filterModule(name: string): FilterModule {
