@@ -60,7 +60,8 @@ export function translateDocs(docs: Doc[], options: TranslateOptions = {}): Tran
     at.note(`cluster '${name}' is defined nowhere: Envoy answers 503 for routes to it (RDS does not check names); pillion gets an empty cluster that answers 503`);
   }
 
-  if (ctx.out.listeners.length === 0 && !options.allowNoListener) {
+  // A bootstrap must give pillion something to run; resource files alone (`check` on a CDS file) need not.
+  if (ctx.out.listeners.length === 0 && (root !== undefined || !options.allowNoListener)) {
     const why = report.dropped.map((d) => `${d.line !== undefined ? `line ${d.line}: ` : ''}${d.path}: ${d.reason}`);
     const at = root ?? new Node(report, docs[0]!, [], docs[0]!.value);
     at.fail(`no listener pillion can run${why.length > 0 ? `; not carried over:\n  ${why.join('\n  ')}` : ''}`);

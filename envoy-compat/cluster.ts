@@ -18,6 +18,7 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
   if (name === undefined) return c.fail('a cluster needs a name');
   const out: RawCluster = { name, endpoints: [] };
   ctx.origin(['clusters', index], c);
+  c.typeName(); // `@type` of a Cluster in an xDS resource file
 
   const type = c.str('type') ?? 'STATIC';
   const la = c.get('load_assignment');

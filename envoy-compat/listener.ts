@@ -82,7 +82,7 @@ export function listener(l: Node, ctx: Ctx): void {
   l.drop('per_connection_buffer_limit_bytes', 'pillion streams bodies with its own backpressure');
   l.drop('connection_balance_config', 'pillion\'s workers share the port with SO_REUSEPORT');
   l.skip('traffic_direction', 'stat_prefix'); // informational; the HCM's stat_prefix names the listener
-  if (l.has('@type')) l.typeName();
+  l.typeName(); // `@type` of a Listener in an xDS resource file
   l.finish();
   ctx.out.listeners.push(out);
 }

@@ -1,0 +1,120 @@
+// `pillion proxy --envoy-config` end to end on real sockets: Envoy's own examples, unchanged, with the
+// CLI's --listen/--upstream/--admin flags pointing them at a test origin on 127.0.0.1 (the examples name
+// docker-compose hosts). Stats are the oracle: Envoy's names, with the HCM's stat_prefix as the scope.
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { Origin } from '../test/helpers/origin.js';
+import { CLI, spawnProxy, startProxy } from '../test/helpers/proxy.js';
+import { request, waitFor } from '../test/helpers/util.js';
+
+const FIXTURES = fileURLToPath(new URL('../../envoy-compat/fixtures/', import.meta.url));
+
+describe('pillion proxy --envoy-config', () => {
+  const origin = new Origin();
+  before(async () => { await origin.start(); });
+  after(async () => { await origin.stop(); });
+
+  test('front-proxy/service-envoy.yaml: a request goes through and /stats reads http.<stat_prefix>.downstream_rq_total', async () => {
+    const p = await startProxy({ args: ['--envoy-config', join(FIXTURES, 'front-proxy__service-envoy.yaml'), '--listen', '127.0.0.1:0', '--upstream', origin.url] });
+    try {
+      const ok = await request(p.port, { path: '/service/1/echo' });
+      assert.equal(ok.status, 200);
+      assert.equal(origin.seen('/service/1/echo').length, 1);
+      const miss = await request(p.port, { path: '/other' });
+      assert.equal(miss.status, 404, 'no route: the example routes /service/1 only');
+      assert.equal(await p.stat('http.service_envoy_1.downstream_rq_total'), 2);
+      assert.equal(await p.stat('http.service_envoy_1.downstream_rq_2xx'), 1);
+      assert.equal(await p.stat('http.service_envoy_1.no_route'), 1);
+      assert.equal(await p.stat('cluster.service1.upstream_rq_total'), 1);
+      const prom = await p.admin('/stats/prometheus');
+      assert.match(prom.body, /envoy_http_downstream_rq_total\{envoy_http_conn_manager_prefix="service_envoy_1"\} 2/);
+      assert.doesNotMatch(p.stderr(), /not carried over/, 'this example translates with nothing dropped');
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
+  });
+
+  test('refuses (exit 2) a config whose dropped fields weaken access control, naming them; --allow-unsupported runs it with warnings', async () => {
+    const file = join(FIXTURES, 'rbac__envoy.yaml');
+    const refused = spawnProxy({ args: ['--envoy-config', file, '--listen', '127.0.0.1:0', '--upstream', origin.url] });
+    assert.equal(await refused.exited, 2, refused.stderr());
+    assert.match(refused.stderr(), /rbac__envoy\.yaml:25: .*http_filters\[0\].*envoy\.filters\.http\.rbac/);
+    assert.match(refused.stderr(), /--allow-unsupported/);
+    await refused.stop();
+
+    const p = await startProxy({ args: ['--envoy-config', file, '--allow-unsupported', '--listen', '127.0.0.1:0', '--upstream', origin.url] });
+    try {
+      assert.match(p.stderr(), /warn .*not carried over: .*rbac__envoy\.yaml:25: .*envoy\.filters\.http\.rbac/);
+      assert.equal((await request(p.port, { path: '/echo' })).status, 200);
+      assert.equal(await p.stat('http.ingress_http.downstream_rq_total'), 1);
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
+  });
+
+  test('filesystem xDS (dynamic-config-fs): LDS and CDS files are read, and a changed CDS file is applied while traffic flows', async () => {
+    const second = new Origin();
+    await second.start();
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-fs-'));
+    try {
+      // The example's paths and docker hosts, moved to a temp dir and 127.0.0.1 (port 0: a free port).
+      const boot = readFileSync(join(FIXTURES, 'dynamic-config-fs__envoy.yaml'), 'utf8')
+        .replace(/\/var\/lib\/envoy\//g, `${dir}/`).replace('port_value: 19000', 'port_value: 0').replace('0.0.0.0', '127.0.0.1');
+      const lds = readFileSync(join(FIXTURES, 'dynamic-config-fs__configs__lds.yaml'), 'utf8').replace('port_value: 10000', 'port_value: 0');
+      const cds = readFileSync(join(FIXTURES, 'dynamic-config-fs__configs__cds.yaml'), 'utf8');
+      const cdsFor = (o: Origin) => cds.replace('address: service1', 'address: 127.0.0.1').replace('port_value: 8080', `port_value: ${o.port}`);
+      writeFileSync(join(dir, 'envoy.yaml'), boot);
+      writeFileSync(join(dir, 'lds.yaml'), lds);
+      writeFileSync(join(dir, 'cds.yaml'), cdsFor(origin));
+      const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml')] });
+      try {
+        assert.equal((await request(p.port, { path: '/a' })).status, 200);
+        assert.equal(origin.seen('/a').length, 1);
+        // Replace the file by rename, as Envoy's docs tell users to (and as ConfigMaps do).
+        writeFileSync(join(dir, 'cds.yaml.tmp'), cdsFor(second));
+        renameSync(join(dir, 'cds.yaml.tmp'), join(dir, 'cds.yaml'));
+        let failures = 0;
+        await waitFor('requests to reach the second origin', async () => {
+          const r = await request(p.port, { path: '/b' });
+          if (r.status !== 200) failures++;
+          return second.seen('/b').length > 0;
+        }, 10_000);
+        assert.equal(failures, 0, 'no request failed during the reload');
+        assert.equal(await p.stat('pillion.config.reload_success'), 1);
+        assert.equal(await p.stat('http.ingress_http.downstream_rq_total'), 1 + origin.seen('/b').length + second.seen('/b').length);
+      } finally {
+        assert.equal(await p.stop(), 0);
+      }
+    } finally {
+      await second.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('pillion envoy-compat check', () => {
+  const check = (...args: string[]) => spawnSync(process.execPath, [CLI, 'envoy-compat', 'check', ...args], { encoding: 'utf8' });
+
+  test('prints the translation as YAML and exits 0; --strict exits 1 only when something was dropped', () => {
+    const clean = check(join(FIXTURES, 'front-proxy__service-envoy.yaml'), '--strict');
+    assert.equal(clean.status, 0, clean.stderr);
+    assert.match(clean.stdout, /name: service_envoy_1/);
+    assert.match(clean.stdout, /# Not carried over \(0\)/);
+    const dropped = check(join(FIXTURES, 'ext_authz__config__http-service.yaml'), '--strict');
+    assert.equal(dropped.status, 1);
+    assert.match(dropped.stdout, /ext_authz__config__http-service\.yaml:26: .*http_filters\[0\]: envoy\.filters\.http\.ext_authz/);
+    assert.equal(check(join(FIXTURES, 'ext_authz__config__http-service.yaml')).status, 0);
+  });
+
+  test('a config with nothing pillion can run exits 2 and names each field', () => {
+    const r = check(join(FIXTURES, 'dynamic-config-cp__envoy.yaml'));
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /no listener pillion can run/);
+    assert.match(r.stderr, /dynamic_resources\.ads_config: ADS over gRPC/);
+  });
+});
