@@ -48,6 +48,32 @@ describe('pillion agent over HTTP', () => {
     });
   });
 
+  it('survives garbage in every file it reads: each collector fails alone, the scrape still answers', async () => {
+    // Deterministic garbage (a fixed LCG), so a failure reproduces.
+    let seed = 12345;
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const garbage = (): Buffer => Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 600) }, () => {
+      const r = rand();
+      return r < 0.3 ? 0x20 : r < 0.4 ? 0x0a : r < 0.6 ? 0x30 + Math.floor(rand() * 10) : Math.floor(rand() * 256);
+    }));
+    for (let round = 0; round < 5; round++) {
+      const proc = join(tmp, `garbage-proc-${round}`);
+      const sys = join(tmp, `garbage-sys-${round}`);
+      cpSync(`${NE}proc`, proc, { recursive: true });
+      cpSync(`${NE}sys`, sys, { recursive: true });
+      for (const f of ['stat', 'meminfo', 'loadavg', 'diskstats', 'vmstat', 'pressure/cpu', 'pressure/io', 'pressure/memory', '1/mountinfo']) writeFileSync(join(proc, f), garbage());
+      mkdirSync(join(proc, 'net'), { recursive: true });
+      writeFileSync(join(proc, 'net/dev'), garbage());
+      writeFileSync(join(sys, 'devices/system/cpu/isolated'), garbage());
+      writeFileSync(join(sys, 'devices/system/cpu/cpu0/topology/core_id'), garbage());
+      await withAgent([`--path.procfs=${proc}`, `--path.sysfs=${sys}`, `--path.rootfs=${tmp}`, '--no-collector.uname'], async (a) => {
+        const res = await httpGet(a.address, '/metrics');
+        assert.equal(res.status, 200);
+        assert.match(res.body, /node_scrape_collector_success\{collector="loadavg"\} [01]/);
+      });
+    }
+  });
+
   it('a missing PSI directory is "no data": success 0, no error, no samples', async () => {
     const dir = join(tmp, 'no-psi');
     mkdirSync(dir, { recursive: true });

@@ -13,10 +13,14 @@ import { statFactory } from './stat.js';
 import { unameFactory } from './uname.js';
 import { vmstatFactory } from './vmstat.js';
 
+/**
+ * Scrape order. Collectors run side by side, but only filesystem waits on other threads (statfs in
+ * libuv's pool): it goes first, so its syscalls overlap the synchronous /proc reads of the rest.
+ */
 export const FACTORIES: readonly CollectorFactory[] = [
+  filesystemFactory,
   cpuFactory,
   diskstatsFactory,
-  filesystemFactory,
   loadavgFactory,
   meminfoFactory,
   netdevFactory,
