@@ -16,6 +16,7 @@ const MODES: Record<string, Mode> = {
   iptables: { summary: 'install or remove the transparent-interception iptables rules (init container, NET_ADMIN)', load: () => import('./iptables/main.js') },
   'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
   'envoy-compat': { summary: 'translate an Envoy v3 bootstrap to pillion config: check envoy.yaml [--strict]', load: () => import('../envoy-compat/main.js') },
+  inject: { summary: 'add the pillion sidecar to Kubernetes workloads in YAML (--uninject removes it)', load: () => import('./inject/main.js') },
 };
 
 export function version(): string {
