@@ -5,17 +5,24 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
+import { processTree } from './procstat.js';
 
 const live = new Set<ChildProcess>();
 
-function killAllNow(): void {
-  for (const c of live) {
+/** SIGKILL a child and everything below it (a killed nginx master leaves its worker running). */
+function killTree(c: ChildProcess): void {
+  const pids = c.pid !== undefined && c.exitCode === null && c.signalCode === null ? processTree(c.pid) : [];
+  for (const pid of pids.reverse()) {
     try {
-      c.kill('SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       // already gone: nothing left to kill
     }
   }
+}
+
+function killAllNow(): void {
+  for (const c of live) killTree(c);
   live.clear();
 }
 process.on('exit', killAllNow);
@@ -90,19 +97,18 @@ export class Child {
   /** SIGTERM (or `signal`), then SIGKILL after `graceMs`. Always resolves. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 3000): Promise<void> {
     if (this.exited) return;
-    try {
-      this.proc.kill(signal);
-    } catch {
-      // raced with its exit
+    if (signal === 'SIGKILL') killTree(this.proc);
+    else {
+      try {
+        this.proc.kill(signal);
+      } catch {
+        // raced with its exit
+      }
     }
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        try {
-          this.proc.kill('SIGKILL');
-        } catch {
-          // raced with its exit
-        }
+        killTree(this.proc);
         resolve();
       }, graceMs);
     });

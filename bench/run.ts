@@ -339,6 +339,8 @@ async function main(): Promise<void> {
   }
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
+  // Also on Ctrl-C (bench/procs.ts exits the process after killing the children).
+  process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   let origin: Child | null = null;
   try {
     let pillionRoot: string | null = null;
