@@ -13,9 +13,10 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json ./
-COPY deploy/tsconfig.image.json ./deploy/
-COPY src ./src
+# The context is an allow-list (.dockerignore): package files, tsconfig.json, src/, envoy-compat/
+# (src/config/load.ts imports it) without tests and fixtures, and the two deploy/ files used here.
+# tsc compiles src/ and whatever src/ imports, into dist/.
+COPY . .
 RUN npx tsc -p deploy/tsconfig.image.json
 
 # deps: production dependencies only, and tini. `--ignore-scripts` again: `prepare` needs typescript,
@@ -29,7 +30,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
-# runtime: node, tini, production node_modules, the compiled src/ and the probe script. npm, npx,
+# runtime: node, tini, production node_modules, the compiled dist/ and the probe script. npm, npx,
 # corepack and yarn are removed: nothing installs at run time.
 FROM ${NODE_IMAGE} AS runtime
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
@@ -39,7 +40,7 @@ COPY --from=deps /usr/bin/tini-static /usr/bin/tini
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist ./dist
 COPY deploy/probe.mjs ./probe.mjs
 RUN chmod 0755 dist/src/cli.js probe.mjs \
  && ln -s /app/dist/src/cli.js /usr/local/bin/pillion

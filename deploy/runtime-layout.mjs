@@ -2,26 +2,35 @@
 // The Dockerfile's runtime stage without Docker (no engine runs where the tests run). It lays out
 // /app as the image does, in a temporary directory, and runs it for real:
 //
-//   build   tsc -p deploy/tsconfig.image.json             (the build stage; the repo's typescript)
+//   context the files .dockerignore admits (deploy/dockerignore.mjs), copied to build/
+//   build   tsc -p deploy/tsconfig.image.json in build/    (the build stage; its dev dependencies are
+//                                                          the repo's node_modules, from the same lock)
 //   deps    npm ci --omit=dev --ignore-scripts            (the deps stage, from package-lock.json)
-//   app/    node_modules/ package.json dist/src/ probe.mjs (what the runtime stage COPYs)
+//   app/    node_modules/ package.json dist/ probe.mjs    (what the runtime stage COPYs)
 //
-// then checks the layout (no typescript, no tests, no dev dependencies), starts `pillion proxy` from
+// then checks the layout (no typescript, no tests, no dev dependencies, every relative import of
+// dist/ resolves, every mode loads), starts `pillion proxy` from
 // it in front of a small origin, probes /ready with probe.mjs (the HEALTHCHECK), sends a request
 // through, sends SIGTERM and expects /ready 503 during the drain and exit 0; and starts `pillion agent`
 // and scrapes it. Prints one line per step; exit 0 when every step passed.
 //
-//   node deploy/runtime-layout.mjs [--keep]     (--keep leaves the temporary directory)
+//   node deploy/runtime-layout.mjs [--keep] [--git REF]
+//     --keep      leave the temporary directory
+//     --git REF   take the context from a commit (git archive REF) instead of the working tree
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { contextFiles } from './dockerignore.mjs';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const keep = process.argv.includes('--keep');
+const gitRef = process.argv.includes('--git') ? process.argv[process.argv.indexOf('--git') + 1] : undefined;
 const root = mkdtempSync(join(tmpdir(), 'pillion-layout-'));
+/** Where the context comes from: the working tree, or a commit's tree. */
+let source = repo;
 const app = join(root, 'app');
 let failures = 0;
 const children = [];
@@ -76,23 +85,37 @@ function start(args) {
 }
 
 async function main() {
-  // build stage
+  if (gitRef !== undefined) {
+    source = join(root, 'git');
+    mkdirSync(source);
+    const g = run('sh', ['-c', `git -C "${repo}" archive "${gitRef}" | tar -x -C "${source}"`]);
+    if (!step(`git archive ${gitRef}`, g.status === 0, g.stderr.trim())) return;
+  }
+  // build stage: the context's files only, so a file missing from the .dockerignore allow-list fails here too
+  const build = join(root, 'build');
+  const context = contextFiles(source);
+  for (const f of context) {
+    mkdirSync(dirname(join(build, f)), { recursive: true });
+    cpSync(join(source, f), join(build, f));
+  }
+  symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'));
   const tsc = join(repo, 'node_modules/typescript/bin/tsc');
-  const b = run(process.execPath, [tsc, '-p', join(repo, 'deploy/tsconfig.image.json'), '--outDir', join(root, 'build/dist')], { cwd: repo });
-  if (!step('build: tsc -p deploy/tsconfig.image.json', b.status === 0, `${b.ms} ms ${b.stdout}${b.stderr}`.trim())) return;
+  const b = run(process.execPath, [tsc, '-p', 'deploy/tsconfig.image.json'], { cwd: build });
+  if (!step(`build: tsc -p deploy/tsconfig.image.json on the ${context.length} files of the context`, b.status === 0, `${b.ms} ms ${b.stdout}${b.stderr}`.trim())) return;
 
   // deps stage
-  cpSync(join(repo, 'package.json'), join(app, 'package.json'));
-  cpSync(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
+  mkdirSync(app);
+  cpSync(join(build, 'package.json'), join(app, 'package.json'));
+  cpSync(join(build, 'package-lock.json'), join(app, 'package-lock.json'));
   const npm = run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
   if (!step('deps: npm ci --omit=dev --ignore-scripts', npm.status === 0, `${npm.ms} ms ${npm.status === 0 ? '' : npm.stderr}`.trim())) return;
   rmSync(join(app, 'package-lock.json')); // the runtime stage copies package.json only
 
   // runtime stage
-  cpSync(join(root, 'build/dist/src'), join(app, 'dist/src'), { recursive: true });
-  cpSync(join(repo, 'deploy/probe.mjs'), join(app, 'probe.mjs'));
+  cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
+  cpSync(join(build, 'deploy/probe.mjs'), join(app, 'probe.mjs'));
 
-  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+  const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'));
   const devDeps = Object.keys(pkg.devDependencies ?? {}).filter((d) => existsSync(join(app, 'node_modules', d)));
   step('layout: no dev dependency in node_modules', devDeps.length === 0, devDeps.join(', '));
   const prodDeps = Object.keys(pkg.dependencies ?? {}).filter((d) => !existsSync(join(app, 'node_modules', d)));
@@ -102,6 +125,22 @@ async function main() {
   step('layout: no test files in dist/', tests.length === 0, tests.slice(0, 3).join(', '));
   step('layout: no TypeScript sources in dist/', !files.some((f) => f.endsWith('.ts')));
   step('layout: dist/src/cli.js present', existsSync(join(app, 'dist/src/cli.js')), `${files.length} files`);
+  // every relative import (static or dynamic) of the compiled code lands on a file of the layout
+  const missing = [];
+  for (const f of files.filter((x) => x.endsWith('.js'))) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      if (!existsSync(join(dirname(f), m[1]))) missing.push(`${f.slice(app.length + 1)} -> ${m[1]}`);
+    }
+  }
+  step('layout: every relative import in dist/ resolves', missing.length === 0, missing.slice(0, 5).join(', '));
+  // every mode loads its code from the layout (`pillion <mode> --help` imports the mode's module)
+  const top = run(process.execPath, [join(app, 'dist/src/cli.js'), '--help'], { cwd: app });
+  const modes = [...top.stdout.matchAll(/^ {2}([a-z][\w-]*) {2,}/gm)].map((m) => m[1]);
+  const broken = modes.filter((m) => {
+    const r = run(process.execPath, [join(app, 'dist/src/cli.js'), m, '--help'], { cwd: app, env: { PATH: process.env.PATH, HOME: root } });
+    return r.status !== 0 || /ERR_MODULE_NOT_FOUND|Cannot find (module|package)/.test(r.stderr);
+  });
+  step('layout: every mode loads (pillion <mode> --help)', modes.length >= 4 && broken.length === 0, `${modes.join(' ')}${broken.length ? `; broken: ${broken.join(' ')}` : ''}`);
 
   const version = run(process.execPath, [join(app, 'dist/src/cli.js'), '--version'], { cwd: app });
   step('pillion --version', version.status === 0 && version.stdout.trim() === pkg.version, version.stdout.trim() || version.stderr);

@@ -2,10 +2,21 @@
 // deploy/runtime-layout.mjs (runtime-layout.test.ts) runs the same layout for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dockerContextIncludes, execForm, listRepo, parseDockerfile, readRepo, type Stage } from './helpers.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execForm, parseDockerfile, readRepo, ROOT, type Stage } from './helpers.js';
+
+interface DockerignoreModule {
+  rules(text: string): unknown;
+  includes(rules: unknown, path: string): boolean;
+  contextFiles(root: string): string[];
+}
+// plain JavaScript, shared with deploy/runtime-layout.mjs; not compiled into dist/
+const dockerignore = (await import(pathToFileURL(join(ROOT, 'deploy/dockerignore.mjs')).href)) as DockerignoreModule;
 
 const df = parseDockerfile(readRepo('Dockerfile'));
-const ignore = readRepo('.dockerignore');
+const ignore = dockerignore.rules(readRepo('.dockerignore'));
+const dockerContextIncludes = (path: string) => dockerignore.includes(ignore, path);
 const final = df.stages[df.stages.length - 1]!;
 const of = (s: Stage, cmd: string) => s.instructions.filter((i) => i.cmd === cmd);
 const stageNamed = (name: string) => df.stages.find((s) => s.name === name);
@@ -49,13 +60,13 @@ test('the runtime stage holds no sources, tests, compilers or package managers',
     const sources = words.filter((w) => !w.startsWith('--')).slice(0, -1);
     if (words.some((w) => w.startsWith('--from='))) {
       // from other stages: built output, node_modules, tini; never a whole source or test tree
-      for (const s of sources) assert.match(s, /\/dist\/src$|\/node_modules$|\/tini(-static)?$/, `COPY ${c}`);
+      for (const s of sources) assert.match(s, /\/dist$|\/node_modules$|\/tini(-static)?$/, `COPY ${c}`);
     } else {
       // from the build context: only these two files
       for (const s of sources) assert.ok(['package.json', 'deploy/probe.mjs'].includes(s), `COPY ${c}`);
     }
   }
-  assert.ok(copies.some((c) => /--from=\S+ \S*dist\/src /.test(c)), 'compiled dist/src comes from the build stage');
+  assert.ok(copies.some((c) => /--from=\S+ \S*\/dist \S*dist$/.test(c)), 'compiled dist/ comes from the build stage');
   const runs = of(final, 'RUN').map((r) => r.args).join('\n');
   assert.doesNotMatch(runs, /apt-get install|build-essential|gcc|python3|make /);
   assert.match(runs, /rm -rf .*\/usr\/local\/lib\/node_modules\/npm/, 'npm removed from the final image');
@@ -107,23 +118,24 @@ test('HEALTHCHECK on the admin /ready', () => {
   assert.ok(of(final, 'COPY').some((c) => c.args.includes('probe.mjs')), 'the probe script is in the image');
 });
 
-test('.dockerignore keeps node_modules, dist, tests and .git out, and everything the Dockerfile copies in', () => {
+test('.dockerignore: an allow-list; the context holds the sources the build needs and no tests, fixtures or builds', () => {
   for (const p of ['node_modules/yaml/package.json', 'dist/src/cli.js', 'test/run.mjs', '.git/HEAD', 'bench/run.ts',
-    'src/config/validate.test.ts', 'docs/config.md']) {
-    assert.equal(dockerContextIncludes(ignore, p), false, `${p} excluded`);
+    'src/config/validate.test.ts', 'envoy-compat/golden.test.ts', 'docs/config.md', 'deploy/compose.yaml', 'README.md']) {
+    assert.equal(dockerContextIncludes(p), false, `${p} excluded`);
   }
-  const sources = df.stages.flatMap((s) => of(s, 'COPY')).filter((c) => !/--from=/.test(c.args))
+  const context = dockerignore.contextFiles(ROOT);
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'deploy/tsconfig.image.json', 'deploy/probe.mjs']) {
+    assert.ok(context.includes(f), `${f} in the context`);
+  }
+  // src/config/load.ts imports envoy-compat/: its sources must be in the context, not its tests or fixtures
+  assert.ok(context.some((f) => f.startsWith('envoy-compat/') && f.endsWith('.ts')));
+  assert.ok(!context.some((f) => /\.test\.ts$|\/fixtures\/|\/golden\//.test(f)), 'no tests or fixtures');
+  // every COPY from the context names something the context holds
+  const sources = df.stages.flatMap((st) => of(st, 'COPY')).filter((c) => !/--from=/.test(c.args))
     .flatMap((c) => c.args.split(' ').slice(0, -1));
   assert.ok(sources.length > 0);
-  const files = listRepo('.');
-  for (const s of sources) {
-    const under = files.filter((f) => f === s || f.startsWith(`${s.replace(/\/$/, '')}/`));
-    assert.ok(under.length > 0, `COPY source ${s} exists`);
-    const sent = under.filter((f) => dockerContextIncludes(ignore, f));
-    assert.ok(sent.length > 0, `COPY source ${s} is in the build context`);
-    if (s === 'src') {
-      assert.ok(sent.includes('src/cli.ts'));
-      assert.ok(!sent.some((f) => f.endsWith('.test.ts')), 'no tests in the context');
-    }
+  for (const src of sources) {
+    if (src === '.') continue;
+    assert.ok(context.some((f) => f === src || f.startsWith(`${src.replace(/\/$/, '')}/`)), `COPY source ${src} is in the context`);
   }
 });

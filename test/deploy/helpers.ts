@@ -1,4 +1,4 @@
-// Shared by the deploy tests: the repository root, a Dockerfile parser, a .dockerignore matcher, and
+// Shared by the deploy tests: the repository root, a Dockerfile parser, and
 // Kubernetes schema validation through kubernetes-models (its validators are generated from the
 // Kubernetes OpenAPI schemas; no hand-written structure check).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -90,43 +90,6 @@ export function parseDockerfile(text: string): Dockerfile {
 export function execForm(s: string): string[] | null {
   if (!s.startsWith('[')) return null;
   return JSON.parse(s) as string[];
-}
-
-// ---- .dockerignore (the rules of moby/patternmatcher, enough for our file) ------------------------
-
-function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') {
-      if (pattern[i + 1] === '*') {
-        i++;
-        if (pattern[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
-/**
- * Whether the build context sends `path` (repo-relative). Patterns apply in order and the last match
- * wins; a pattern that matches a parent directory matches everything under it.
- */
-export function dockerContextIncludes(dockerignore: string, path: string): boolean {
-  const rules = dockerignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const negate = l.startsWith('!');
-      const p = (negate ? l.slice(1) : l).replace(/^\/+/, '').replace(/\/+$/, '');
-      return { negate, re: globToRegExp(p) };
-    });
-  const parts = path.split('/');
-  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'));
-  let excluded = false;
-  for (const r of rules) {
-    if (candidates.some((c) => r.re.test(c))) excluded = !r.negate;
-  }
-  return !excluded;
 }
 
 // ---- YAML and Kubernetes schemas ----------------------------------------------------------------
