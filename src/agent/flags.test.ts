@@ -28,6 +28,14 @@ describe('agent flags (node_exporter spelling)', () => {
     assert.equal(parse('--collector.stat.softirq=true').statSoftirq, true);
   });
 
+  it('turns on --collector.cpu.info when a flags or bugs include pattern is given, as node_exporter does', () => {
+    assert.equal(parse().cpuInfo, false);
+    assert.equal(parse('--collector.cpu.info').cpuInfo, true);
+    const o = parse('--collector.cpu.info.bugs-include=^mds$');
+    assert.equal(o.cpuInfo, true);
+    assert.equal(o.cpuBugsInclude, '^mds$');
+  });
+
   it('accepts the old hidden spellings node_exporter still takes', () => {
     assert.equal(parse('--collector.filesystem.ignored-mount-points=^/x').filesystemMountPointsExclude, '^/x');
     assert.equal(parse('--collector.netdev.device-blacklist=^lo$').netdevDeviceExclude, '^lo$');

@@ -20,6 +20,10 @@ export interface AgentOptions {
   /** Names of the collectors to run. */
   collectors: Set<string>;
   cpuGuest: boolean;
+  /** node_cpu_info and friends; also turned on by either include flag, as node_exporter does. */
+  cpuInfo: boolean;
+  cpuFlagsInclude: string | undefined;
+  cpuBugsInclude: string | undefined;
   statSoftirq: boolean;
   vmstatFields: string;
   /** Undefined when not given; the diskstats collector applies node_exporter's defaulting rules. */
@@ -67,6 +71,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'log.format': { kind: 'string', def: 'logfmt', help: 'Output format of log messages. Only logfmt is supported.' },
   'collector.disable-defaults': { kind: 'bool', def: 'false', help: 'Set all collectors to disabled by default.' },
   'collector.cpu.guest': { kind: 'bool', def: 'true', help: 'Enables metric node_cpu_guest_seconds_total' },
+  'collector.cpu.info': { kind: 'bool', def: 'false', help: 'Enables metric cpu_info' },
+  'collector.cpu.info.flags-include': { kind: 'string', help: 'Filter the `flags` field in cpuInfo with a value that must be a regular expression' },
+  'collector.cpu.info.bugs-include': { kind: 'string', help: 'Filter the `bugs` field in cpuInfo with a value that must be a regular expression' },
   'collector.stat.softirq': { kind: 'bool', def: 'false', help: 'Export softirq calls per vector' },
   'collector.vmstat.fields': { kind: 'string', def: DEFAULT_VMSTAT_FIELDS, help: 'Regexp of fields to return for vmstat collector.' },
   'collector.diskstats.device-exclude': { kind: 'string', alias: 'collector.diskstats.ignored-devices', help: 'Regexp of diskstats devices to exclude (mutually exclusive to device-include).' },
@@ -172,6 +179,9 @@ export function parseFlags(argv: readonly string[], collectorDefaults: ReadonlyM
     logLevel,
     collectors,
     cpuGuest: bool('collector.cpu.guest'),
+    cpuInfo: bool('collector.cpu.info') || Boolean(values.get('collector.cpu.info.flags-include')) || Boolean(values.get('collector.cpu.info.bugs-include')),
+    cpuFlagsInclude: values.get('collector.cpu.info.flags-include') || undefined,
+    cpuBugsInclude: values.get('collector.cpu.info.bugs-include') || undefined,
     statSoftirq: bool('collector.stat.softirq'),
     vmstatFields: str('collector.vmstat.fields'),
     diskstatsDeviceExclude: values.get('collector.diskstats.device-exclude'),

@@ -92,6 +92,25 @@ describe('agent conformance: core collectors on node_exporter v1.12.1 fixtures',
   });
 });
 
+describe('agent conformance: cpu --collector.cpu.info on the v1.12.1 /proc/cpuinfo fixture', () => {
+  it('matches node_cpu_info, node_cpu_frequency_hertz, node_cpu_flag_info and node_cpu_bug_info', async () => {
+    // The include patterns reproduce upstream's end-to-end run (its output has exactly these flags and bugs).
+    const agent = await startAgentProcess([`--path.procfs=${NE}proc`, `--path.sysfs=${NE}sys`, '--collector.disable-defaults', '--collector.cpu',
+      '--collector.cpu.info', '--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$', '--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$']);
+    try {
+      const actual = join(tmp, 'cpu-info.prom');
+      await scrapeTo(agent, actual);
+      const expected = `${NE}expected/cpu-info-e2e-v1.12.1.prom`;
+      const families = familiesOf(readFileSync(expected, 'utf8'));
+      assert.equal(families.length, 4);
+      const r = promCompare(expected, actual, [`--families=${families.join(',')}`]);
+      assert.equal(r.code, 0, r.out);
+    } finally {
+      assert.equal(await agent.stop(), 0);
+    }
+  });
+});
+
 describe('agent conformance: netdev on /proc/net/dev (node_exporter 1.5.0)', () => {
   it('matches all ten devices, including "ibr10:30", "flannel.1", an emoji name and "eth0:<no space>"', async () => {
     const agent = await startAgentProcess([`--path.procfs=${NE}netdev-procfs/proc`, '--collector.disable-defaults', '--collector.netdev']);

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { isNotFound, procPath, readOptional, readText, readUint, sysPath, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { Logger } from '../logger.js';
+import { compileFlagRegex } from '../device-filter.js';
 import { parseProcStat, type CpuTimes } from '../procfs/proc-stat.js';
+import { addCpuInfo, parseCpuinfo } from './cpu-info.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
 const secondsDesc = new MetricDesc('node_cpu_seconds_total', 'Seconds the CPUs spent in each mode.', 'counter', ['cpu', 'mode']);
@@ -40,10 +42,17 @@ export class CpuCollector implements Collector {
    * previous value instead, and resets only on a hotplug-sized jump. We do the same.
    */
   private readonly last = new Map<number, CpuTimes>();
+  private readonly flagsInclude: RegExp | undefined;
+  private readonly bugsInclude: RegExp | undefined;
 
-  constructor(private readonly ctx: CollectorContext) {}
+  constructor(private readonly ctx: CollectorContext) {
+    const { cpuFlagsInclude, cpuBugsInclude } = ctx.opts;
+    this.flagsInclude = cpuFlagsInclude ? compileFlagRegex('collector.cpu.info.flags-include', cpuFlagsInclude) : undefined;
+    this.bugsInclude = cpuBugsInclude ? compileFlagRegex('collector.cpu.info.bugs-include', cpuBugsInclude) : undefined;
+  }
 
   update(out: MetricSet): void {
+    if (this.ctx.opts.cpuInfo) addCpuInfo(out, parseCpuinfo(readText(procPath(this.ctx.paths, 'cpuinfo'))), this.flagsInclude, this.bugsInclude);
     const stat = parseProcStat(readText(procPath(this.ctx.paths, 'stat')));
     for (const [id, now] of stat.cpus) {
       const t = this.monotonic(id, now);
