@@ -4,6 +4,7 @@
 // several addresses is one endpoint, not one per address.
 import { ms, type Ctx, type RawCluster } from './context.js';
 import { transportSocket } from './transport-sockets/tls.js';
+import { circuitBreakers, healthChecks, outlierDetection } from './cluster-policies.js';
 import type { Node } from './source.js';
 
 const LB: Record<string, string> = { ROUND_ROBIN: 'round_robin', LEAST_REQUEST: 'least_request', RANDOM: 'random' };
@@ -70,9 +71,11 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
   if (ts !== undefined) transportSocket(ts, 'upstream');
   for (const m of c.list('transport_socket_matches')) m.dropSelf('transport_socket_matches: pillion has no per-endpoint transport sockets', true);
 
-  c.drop('circuit_breakers', 'pillion has no circuit breakers yet (issue 3): requests are not limited per cluster');
-  c.drop('outlier_detection', 'pillion has no outlier detection yet (issue 3): failing endpoints stay in rotation');
-  c.drop('health_checks', 'pillion has no active health checks yet (issue 3): every endpoint is taken as healthy');
+  const cb = c.get('circuit_breakers');
+  if (cb !== undefined) circuitBreakers(cb, out);
+  const od = c.get('outlier_detection');
+  if (od !== undefined) outlierDetection(od, out);
+  healthChecks(c.list('health_checks'), out);
   c.drop('max_requests_per_connection', 'pillion keeps upstream connections open for any number of requests');
   c.drop('per_connection_buffer_limit_bytes', 'pillion streams bodies with its own backpressure');
   c.drop('common_lb_config', 'pillion has no locality, panic threshold or slow start');
@@ -160,7 +163,7 @@ function loadAssignment(la: Node, out: RawCluster, ctx: Ctx, index: number, dns:
       const url = endpointUrl(sa);
       out.endpoints.push(url);
       ctx.origin(['clusters', index, 'endpoints', out.endpoints.length - 1], sa);
-      ep.drop('health_check_config', 'per-endpoint health check settings: pillion has no active health checks yet (issue 3)');
+      ep.drop('health_check_config', 'per-endpoint health check port or address: pillion checks the endpoint itself');
       ep.skip('hostname');
       ep.finish();
       const w = lbe.int('load_balancing_weight');

@@ -15,6 +15,9 @@ export interface RawRoute {
   idle_timeout?: string;
   prefix_rewrite?: string;
   host_rewrite?: string;
+  /** Per-route filter settings by pillion filter name: false disables, an object overrides fields. */
+  filters?: Record<string, false | Record<string, unknown>>;
+  retry_policy?: Record<string, unknown>;
 }
 
 export interface RawHeaderMatcher {
@@ -29,6 +32,8 @@ export interface RawListener {
   name: string;
   address: string;
   port: number;
+  /** pillion's filter chain, in Envoy's http_filters order: `{name, ...config}`. */
+  filters?: Record<string, unknown>[];
   routes: RawRoute[];
 }
 
@@ -38,6 +43,10 @@ export interface RawCluster {
   lb_policy?: string;
   connect_timeout?: string;
   idle_timeout?: string;
+  circuit_breakers?: Record<string, unknown>;
+  outlier_detection?: Record<string, unknown>;
+  health_checks?: Record<string, unknown>;
+  retry_budget?: Record<string, unknown>;
 }
 
 export interface RawConfig {

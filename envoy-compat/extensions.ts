@@ -10,6 +10,39 @@ export interface ListenerScope {
   listener: RawListener;
   /** The HCM's stat_prefix (Envoy's filter stats read `http.<stat_prefix>.<filter prefix>.*`). */
   statPrefix: string;
+  /** Run once the routes are translated (filters whose Envoy config selects routes: jwt_authn rules). */
+  afterRoutes: (() => void)[];
+}
+
+/** Adds a filter to the listener's chain; false (reported) when the listener has one of that name already. */
+export function addFilter(scope: ListenerScope, entry: Node, filter: Record<string, unknown> & { name: string }): boolean {
+  const filters = (scope.listener.filters ??= []);
+  if (filters.some((f) => f.name === filter.name)) {
+    entry.dropSelf(`a second ${filter.name} filter on one listener: pillion runs one of each (per-route settings override it)`);
+    return false;
+  }
+  filters.push(filter);
+  return true;
+}
+
+/** Sets a route's override of a pillion filter; the filter must be on the listener. */
+export function routeFilter(scope: RouteScope, name: string, value: false | Record<string, unknown>): boolean {
+  if (!(scope.listener.filters ?? []).some((f) => f.name === name)) return false;
+  (scope.route.filters ??= {})[name] = value;
+  return true;
+}
+
+/** A FractionalPercent / RuntimeFractionalPercent as a percentage; Envoy's default when absent. */
+export function percentOf(n: Node | undefined, fallback: number): number {
+  if (n === undefined) return fallback;
+  const v = n.has('default_value') ? n.get('default_value')! : n;
+  n.skip('runtime_key'); // pillion has no runtime: the default value is what applies
+  const num = v.int('numerator') ?? 0;
+  const den = v.str('denominator') ?? 'HUNDRED';
+  v.finish();
+  if (v !== n) n.finish();
+  const scale = den === 'TEN_THOUSAND' ? 100 : den === 'MILLION' ? 10_000 : 1;
+  return num / scale;
 }
 
 /** Where a route-level override (typed_per_filter_config) lands. */
@@ -31,6 +64,8 @@ export interface HttpFilterTranslator {
   hcm(entry: Node, config: Node | undefined, scope: ListenerScope): void;
   /** The filter's typed_per_filter_config on a route or virtual host (FilterConfig already unwrapped). */
   perRoute(config: Node, scope: RouteScope): void;
+  /** pillion's name for the filter when it carries it (`local_ratelimit`...): FilterConfig.disabled turns it off per route. */
+  readonly pillionName?: string;
 }
 
 export interface AccessLoggerTranslator {

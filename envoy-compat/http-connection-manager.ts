@@ -29,7 +29,7 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
   if (codec === 'AUTO') hcm.get('codec_type')?.note('codec_type AUTO: pillion speaks HTTP/1.1 only (no h2c upgrade or prior knowledge)');
   else if (codec !== 'HTTP1') hcm.get('codec_type')!.dropSelf(`codec_type ${codec}: pillion speaks HTTP/1.1 only`);
 
-  const scope: ListenerScope = { ctx, listener, statPrefix };
+  const scope: ListenerScope = { ctx, listener, statPrefix, afterRoutes: [] };
   // http_filters: in order; the router is last in Envoy and pillion's request path is the router.
   const filtersByName = new Map<string, HttpFilterTranslator>();
   for (const f of hcm.list('http_filters')) {
@@ -44,8 +44,15 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
     if (name !== undefined) filtersByName.set(name, t);
     filtersByName.set(t.name, t);
     f.skip('is_optional');
-    if (f.bool('disabled') === true && t !== router) f.note(`${t.name} is disabled here and enabled per route`);
+    const before = listener.filters?.length ?? 0;
     t.hcm(f, config, scope);
+    const added = (listener.filters?.length ?? 0) > before ? listener.filters![before]!.name as string : undefined;
+    if (f.bool('disabled') === true && added !== undefined) {
+      // Off unless a route turns it on: every route without its own setting gets `false`.
+      scope.afterRoutes.push(() => {
+        for (const r of listener.routes) if (r.filters?.[added] === undefined) (r.filters ??= {})[added] = false;
+      });
+    }
     f.drop('config_discovery', 'filter config discovery (ECDS): pillion has no xDS client');
     f.finish();
   }
@@ -58,6 +65,7 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
     const found = rds(hcm.get('rds')!, ctx);
     if (found !== undefined) routeConfiguration(found, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, fromRds: true });
   }
+  for (const after of scope.afterRoutes) after();
   if (listener.routes.length === 0) {
     // Envoy answers 404 to everything on a route table with no routes (envoy-demo.yaml's loopback).
     listener.routes.push({ name: 'no_route', match: { prefix: '/' }, direct_response: { status: 404 } });

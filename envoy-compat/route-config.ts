@@ -7,6 +7,7 @@
 import { ms, type Ctx, type RawHeaderMatcher, type RawListener, type RawRoute } from './context.js';
 import { lookup, type HttpFilterTranslator } from './extensions.js';
 import type { Node } from './source.js';
+import { retryPolicy } from './cluster-policies.js';
 
 export interface RouteScopeInput {
   ctx: Ctx;
@@ -20,6 +21,8 @@ export interface RouteScopeInput {
   streamIdleMs?: number;
   /** The routes came by RDS, where Envoy does not check cluster names (validate_clusters is off). */
   fromRds?: boolean;
+  /** The virtual host's retry policy, translated: routes without their own take it. */
+  vhostRetry?: Record<string, unknown>;
 }
 
 export function routeConfiguration(rc: Node, s: RouteScopeInput): void {
@@ -69,10 +72,13 @@ function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void 
     host = { name: 'host', regex: domains.map(domainRegex).join('|') };
     domainsNode!.note('domains become a `host` header matcher on each route: matched case-sensitively, with the port as sent');
   }
+  const vhRetry = vh.get('retry_policy');
+  // A virtual host's retry policy applies to its routes that have none (Envoy: the route's wins).
+  const scope: RouteScopeInput = { ...s, vhostRetry: vhRetry !== undefined ? retryPolicy(vhRetry) : undefined };
   const vhFilters = vh.entries('typed_per_filter_config');
   const first = s.listener.routes.length;
   for (const r of vh.list('routes')) {
-    const route = translateRoute(r, s, host);
+    const route = translateRoute(r, scope, host);
     if (route !== undefined) {
       for (const [key, cfg] of vhFilters) perFilter(key, cfg, route, s, true);
       s.listener.routes.push(route);
@@ -84,7 +90,7 @@ function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void 
     s.listener.routes.push({ name: `${name}_no_route`, match: { prefix: '/', headers: [{ ...host }] }, direct_response: { status: 404 } });
   }
   vh.drop('require_tls', 'pillion has no TLS redirect (issue 4)');
-  vh.drop('retry_policy', 'pillion has no retries yet (issue 3)');
+
   vh.drop('rate_limits', 'pillion has no rate limit yet (issue 3)');
   vh.finish();
 }
@@ -97,20 +103,33 @@ function perFilter(key: string, cfg: Node, route: RawRoute, s: RouteScopeInput, 
     if (cfg.bool('disabled') === true) {
       cfg.skip('is_optional');
       cfg.finish();
-      // A filter pillion did not carry is already off; nothing changes by disabling it here.
+      const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, undefined);
+      // A filter pillion did not carry is off already; one it carries is turned off on this route
+      // (unless the route itself says otherwise: the most specific setting wins, as in Envoy).
+      if (t?.pillionName !== undefined && (s.listener.filters ?? []).some((f) => f.name === t.pillionName)) {
+        if (!fromVhost || route.filters?.[t.pillionName] === undefined) (route.filters ??= {})[t.pillionName] = false;
+      }
       return;
     }
     cfg.skip('is_optional');
     inner = cfg.get('config');
     cfg.finish();
-    if (inner === undefined) return;
+    if (inner === undefined) {
+      // Enabled here with the listener's config (the filter is disabled in the HCM).
+      const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, undefined);
+      if (t?.pillionName !== undefined && (s.listener.filters ?? []).some((f) => f.name === t.pillionName)) {
+        if (!fromVhost || route.filters?.[t.pillionName] === undefined) (route.filters ??= {})[t.pillionName] = {};
+      }
+      return;
+    }
   }
   const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, inner.typeName());
   if (t === undefined) {
     inner.dropSelf(`per-route config for ${key}, a filter pillion does not know`);
     return;
   }
-  // A virtual host's override applies to each of its routes; report it once, on the first route.
+  // A virtual host's override applies to each of its routes without their own; findings are reported once.
+  if (fromVhost && t.pillionName !== undefined && route.filters?.[t.pillionName] !== undefined) return;
   if (fromVhost && s.ctx.report.dropped.some((d) => d.path === inner.where)) return;
   t.perRoute(inner, { ctx: s.ctx, route, listener: s.listener });
 }
@@ -303,7 +322,10 @@ function routeAction(a: Node, out: RawRoute, s: RouteScopeInput): boolean {
   const host = a.str('host_rewrite_literal');
   if (host !== undefined) out.host_rewrite = host;
   a.drop('auto_host_rewrite', 'pillion keeps the client\'s Host (use host_rewrite_literal)');
-  a.drop('retry_policy', 'pillion has no retries yet (issue 3)');
+  const rp = a.get('retry_policy');
+  if (rp !== undefined) out.retry_policy = retryPolicy(rp);
+  else if (s.vhostRetry !== undefined) out.retry_policy = s.vhostRetry;
+  if (out.retry_policy !== undefined && Object.keys(out.retry_policy).length === 0) delete out.retry_policy;
   a.drop('rate_limits', 'rate limit descriptor actions: pillion has no rate limit yet (issue 3)');
   a.drop('upgrade_configs', 'pillion does not proxy upgrades (WebSocket)');
   a.skip('priority'); // routing priority selects Envoy's DEFAULT/HIGH breaker thresholds; pillion has one
