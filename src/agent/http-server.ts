@@ -25,7 +25,7 @@ export function createAgentServer(cfg: ServerConfig): Server {
 <body>
 <h1>pillion agent</h1>
 <p>node_exporter-compatible node metrics</p>
-<p><a href="${cfg.telemetryPath}">Metrics</a></p>
+<p><a href="${escapeHtml(cfg.telemetryPath)}">Metrics</a></p>
 </body>
 </html>
 `;
@@ -94,6 +94,10 @@ export function selectCollectors(byName: ReadonlyMap<string, Collector>, collect
   if (collect.length > 0) return [...new Set(collect)].map((n) => byName.get(n)!);
   const skip = new Set(exclude);
   return [...byName.values()].filter((c) => !skip.has(c.name));
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function reply(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {

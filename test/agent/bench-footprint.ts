@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { CLI } from './helpers.js';
 
 const COLLECTORS = ['cpu', 'meminfo', 'loadavg', 'diskstats', 'netdev', 'filesystem', 'stat', 'vmstat', 'pressure', 'uname'];
@@ -88,6 +88,7 @@ async function round(t: Target, scrapes: number, gzip: boolean): Promise<Round> 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<number> {
+  const loadBefore = loadavg().map((x) => x.toFixed(2)).join(' ');
   const rounds = Number(arg('rounds', '3'));
   const scrapes = Number(arg('scrapes', '300'));
   const gzip = arg('gzip', 'true') === 'true';
@@ -133,7 +134,7 @@ async function main(): Promise<number> {
     const a = row(ne);
     const b = row(agent);
     console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${rounds} rounds x ${scrapes} sequential scrapes, 1 keep-alive connection, gzip=${gzip}; medians of rounds`);
-    console.log(`collectors: ${COLLECTORS.join(',')}`);
+    console.log(`collectors: ${COLLECTORS.join(',')}; load average before/after: ${loadBefore} / ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews latency)`);
     console.log(`paced phase: ${PACED_SCRAPES} scrapes ${paceMs} ms apart; before the bursts, on fresh processes; its CPU includes idle work between scrapes (GC)`);
     console.log('| target | CPU ms/scrape (burst) | CPU ms/scrape (paced) | p50 ms | p99 ms | RSS MB steady (paced) | anon / file-backed | RSS MB after bursts | RSS MB peak |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');

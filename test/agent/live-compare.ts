@@ -10,6 +10,7 @@
 // exit 0 = every family agrees in every round, 1 = a mismatch, 2 = cannot run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { httpGet, CLI } from './helpers.js';
 import { parseExposition, type Family } from './prom-text.js';
 
@@ -63,7 +64,13 @@ async function get(address: string): Promise<Map<string, Family>> {
   return parseExposition(res.body, IGNORE_LABELS);
 }
 
-interface Verdict { family: string; samples: number; problem: string | undefined }
+interface Verdict {
+  family: string;
+  samples: number;
+  problem: string | undefined;
+  /** TYPE or label-set differences: these never drift, unlike values. */
+  structural: boolean;
+}
 
 export function compareRound(ne1: Map<string, Family>, ours: Map<string, Family>, ne2: Map<string, Family>): Verdict[] {
   const out: Verdict[] = [];
@@ -76,6 +83,7 @@ export function compareRound(ne1: Map<string, Family>, ours: Map<string, Family>
     const keys = new Set([...a.samples.keys(), ...b.samples.keys()]);
     for (const k of mine.samples.keys()) if (!keys.has(k)) problems.push(`unexpected ${k}`);
     for (const k of a.samples.keys()) if (!mine.samples.has(k) && b.samples.has(k)) problems.push(`missing ${k}`);
+    const structural = problems.length > 0;
     for (const [k, v] of mine.samples) {
       const x = a.samples.get(k);
       const y = b.samples.get(k) ?? x;
@@ -94,21 +102,30 @@ export function compareRound(ne1: Map<string, Family>, ours: Map<string, Family>
       const eps = 1e-9 * Math.max(Math.abs(lo), Math.abs(hi), 1);
       if (v < lo - eps || v > hi + eps) problems.push(`${k}: ${v} not within [${x}, ${y}]`);
     }
-    out.push({ family: name, samples: mine.samples.size, problem: problems.length ? problems.slice(0, 3).join('; ') + (problems.length > 3 ? ` (+${problems.length - 3})` : '') : undefined });
+    out.push({ family: name, samples: mine.samples.size, structural, problem: problems.length ? problems.slice(0, 3).join('; ') + (problems.length > 3 ? ` (+${problems.length - 3})` : '') : undefined });
   }
   return out;
 }
 
-async function main(): Promise<number> {
-  const bin = arg('node-exporter', 'prometheus-node-exporter');
-  const rounds = Number(arg('rounds', '3'));
+export interface LiveResult {
+  /** 0 = every round agreed, 1 = some round disagreed, 2 = node_exporter could not start. */
+  code: number;
+  rounds: number;
+  cleanRounds: number;
+  structuralFailures: string[];
+  families: number;
+  samples: number;
+}
+
+export async function liveCompare(bin: string, rounds: number, log: (line: string) => void = (l) => console.log(l)): Promise<LiveResult> {
+  const result: LiveResult = { code: 2, rounds, cleanRounds: 0, structuralFailures: [], families: 0, samples: 0 };
   let ne: { child: ChildProcess; address: string } | undefined;
   let agent: { child: ChildProcess; address: string } | undefined;
   try {
     ne = await start(bin, [...SHARED_FLAGS, ...NODE_EXPORTER_ONLY, '--web.listen-address=127.0.0.1:0']);
   } catch (err) {
-    console.error(`cannot start node_exporter (${bin}): ${(err as Error).message}\ninstall it with: apt-get install -y prometheus-node-exporter`);
-    return 2;
+    log(`cannot start node_exporter (${bin}): ${(err as Error).message}\ninstall it with: apt-get install -y prometheus-node-exporter`);
+    return result;
   }
   try {
     agent = await start(process.execPath, [CLI, 'agent', ...SHARED_FLAGS, '--web.listen-address=127.0.0.1:0']);
@@ -119,12 +136,20 @@ async function main(): Promise<number> {
       const ours = await get(agent.address);
       const ne2 = await get(ne.address);
       last = compareRound(ne1, ours, ne2);
-      for (const v of last) if (v.problem) { bad++; console.log(`round ${r + 1} FAIL ${v.family}: ${v.problem}`); }
+      let roundBad = 0;
+      for (const v of last) {
+        if (!v.problem) continue;
+        roundBad++;
+        log(`round ${r + 1} FAIL ${v.family}: ${v.problem}`);
+        if (v.structural) result.structuralFailures.push(`${v.family}: ${v.problem}`);
+      }
+      bad += roundBad;
+      if (roundBad === 0) result.cleanRounds++;
       const ourOnly = [...ours.keys()].filter((f) => !ne1.has(f));
       const neOnly = [...ne1.keys()].filter((f) => !ours.has(f) && f.startsWith('node_') && f !== 'node_exporter_build_info');
       if (r === 0) {
-        console.log(`agent-only families: ${ourOnly.join(', ') || '(none)'}`);
-        console.log(`node_exporter-only node_* families: ${neOnly.join(', ') || '(none)'}`);
+        log(`agent-only families: ${ourOnly.join(', ') || '(none)'}`);
+        log(`node_exporter-only node_* families: ${neOnly.join(', ') || '(none)'}`);
       }
     }
     const samples = last.reduce((n, v) => n + v.samples, 0);
@@ -133,13 +158,22 @@ async function main(): Promise<number> {
       const prefix = /^node_(cpu|memory|load|disk|network|filesystem|vmstat|pressure|uname|scrape)/.exec(v.family)?.[1] ?? 'stat';
       byCollector.set(prefix, (byCollector.get(prefix) ?? 0) + 1);
     }
-    console.log(`families per area: ${[...byCollector].map(([k, n]) => `${k}=${n}`).join(' ')}`);
-    console.log(`rounds=${rounds} families-compared=${last.length} samples=${samples} failures=${bad}`);
-    return bad ? 1 : 0;
+    log(`families per area: ${[...byCollector].map(([k, n]) => `${k}=${n}`).join(' ')}`);
+    log(`rounds=${rounds} families-compared=${last.length} samples=${samples} failures=${bad}`);
+    result.code = bad ? 1 : 0;
+    result.families = last.length;
+    result.samples = samples;
+    return result;
   } finally {
     ne.child.kill('SIGTERM');
     agent?.child.kill('SIGTERM');
   }
 }
 
-main().then((code) => { process.exitCode = code; }, (err: unknown) => { console.error(err); process.exitCode = 2; });
+// Run as a script (not when a test imports liveCompare).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  liveCompare(arg('node-exporter', 'prometheus-node-exporter'), Number(arg('rounds', '3'))).then(
+    (r) => { process.exitCode = r.code; },
+    (err: unknown) => { console.error(err); process.exitCode = 2; },
+  );
+}
