@@ -2,8 +2,11 @@
 // on 127.0.0.1:0, tokens signed with keys generated here. Stats from /stats are the oracle.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { Origin } from '../helpers/origin.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -180,5 +183,61 @@ clusters:
     await p.stop();
     await origin.stop();
     await jwks.stop();
+  }
+});
+
+test('jwt_authn with keys from a jwks_file, ES256 and EdDSA, across 2 worker threads', async () => {
+  const es = await generateKeyPair('ES256');
+  const ed = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const keys = [
+    { ...(await exportJWK(es.publicKey)), kid: 'es', alg: 'ES256' },
+    { ...(await exportJWK(ed.publicKey)), kid: 'ed', alg: 'EdDSA' },
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'pillion-jwks-'));
+  const file = join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys }));
+  const origin = new Origin();
+  await origin.start();
+  const p = await startProxy({ config: `admin: { address: 127.0.0.1, port: 0 }
+concurrency: 2
+listeners:
+  - name: ingress
+    address: 127.0.0.1
+    port: 0
+    filters:
+      - name: jwt_authn
+        jwks_file: ${file}
+        audiences: [api]
+        forward: true
+    routes:
+      - match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    endpoints: [${origin.url}]
+` });
+  try {
+    const esToken = await new SignJWT({ aud: 'api', sub: 'e' }).setProtectedHeader({ alg: 'ES256', kid: 'es' }).setExpirationTime(now() + 600).sign(es.privateKey);
+    const edToken = await new SignJWT({ aud: 'api', sub: 'd' }).setProtectedHeader({ alg: 'EdDSA', kid: 'ed' }).setExpirationTime(now() + 600).sign(ed.privateKey);
+    // Fresh connections spread over both threads; each thread verifies once, then hits its own cache.
+    for (let i = 0; i < 6; i++) {
+      for (const t of [esToken, edToken]) {
+        const r = await request(p.port, { path: '/echo', headers: { authorization: `Bearer ${t}` } });
+        assert.equal(r.status, 200, String(r.headers['www-authenticate']));
+        assert.equal((JSON.parse(r.body.toString()) as { headers: Record<string, string> }).headers.authorization, `Bearer ${t}`, 'forward: true');
+      }
+    }
+    const bad = await request(p.port, { path: '/echo', headers: { authorization: `Bearer ${esToken.slice(0, -4)}AAAA` } });
+    assert.equal(bad.status, 401);
+    const s = await p.stats();
+    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 12);
+    assert.equal(s.get('http.ingress.jwt_authn.denied'), 1);
+    const misses = s.get('http.ingress.jwt_authn.jwt_cache_miss')!;
+    assert.ok(misses >= 3 && misses <= 5, `2 tokens x (1 or 2 threads) + the bad one, got ${misses}`);
+    assert.equal(s.get('http.ingress.jwt_authn.jwt_cache_hit'), 13 - misses);
+  } finally {
+    await p.stop();
+    await origin.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

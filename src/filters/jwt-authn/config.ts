@@ -57,6 +57,8 @@ export interface JwtAuthnConfig {
   /** Keep the token in the request forwarded upstream (Envoy's `forward`, default false: stripped). */
   forward: boolean;
   claim_to_headers: ClaimToHeader[];
+  /** Let CORS preflights (OPTIONS with Origin and Access-Control-Request-Method) through without a token. */
+  bypass_cors_preflight: boolean;
   /** Pass requests without a token (an invalid token is still refused). */
   allow_missing: boolean;
   /** Claim -> accepted values; a verified token that fails one gets 403. */
@@ -68,7 +70,7 @@ export interface JwtAuthnConfig {
 const FIELDS = [
   'issuer', 'audiences', 'algorithms', 'jwks', 'jwks_file', 'jwks_uri', 'hs256_secret_env', 'hs256_secret_file', 'hs256_kid',
   'cache_duration', 'jwks_fetch_timeout', 'kid_refetch_interval', 'clock_skew', 'require_expiration', 'from_headers', 'from_params',
-  'forward', 'claim_to_headers', 'allow_missing', 'required_claims', 'cache_max_entries',
+  'forward', 'claim_to_headers', 'allow_missing', 'required_claims', 'cache_max_entries', 'bypass_cors_preflight',
 ];
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
@@ -214,6 +216,7 @@ export function parseJwtAuthn(c: Checker, raw: Record<string, unknown>, path: Pa
     forward: c.bool(o.forward, at('forward'), false),
     claim_to_headers: claimToHeaders,
     allow_missing: c.bool(o.allow_missing, at('allow_missing'), false),
+    bypass_cors_preflight: c.bool(o.bypass_cors_preflight, at('bypass_cors_preflight'), false),
     required_claims: required,
     cache_max_entries: c.int(o.cache_max_entries, at('cache_max_entries'), 10_000, 1, 10_000_000),
   };

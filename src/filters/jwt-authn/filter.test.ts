@@ -20,12 +20,13 @@ class Clock {
 }
 
 class Ctx implements StreamContext {
-  readonly method = 'GET';
+  method = 'GET';
   readonly path = '/';
   readonly remoteAddress = '127.0.0.1';
   apiKeyClient: string | null = null;
   jwtClaims: Record<string, unknown> | null = null;
   credentialFingerprint: string | null = null;
+  readonly clientCert = null;
   done = false;
   replied: { kind: LocalReplyKind; headers: readonly string[] } | null = null;
   resumed = 0;
@@ -221,6 +222,18 @@ test('from_params and from_headers with a prefix; the token is removed from wher
   const h = await run(f, ['x-jwt', token, 'authorization', 'Bearer zzz']);
   assert.equal(h.status, 200);
   assert.deepEqual(h.ctx.headers, ['authorization', 'Bearer zzz'], 'only the configured header is read and stripped');
+});
+
+test('bypass_cors_preflight lets a preflight through without a token; other OPTIONS still need one', async () => {
+  const { f, stat } = make({ ...BASE, bypass_cors_preflight: true });
+  const pre = new Ctx(['origin', 'https://app.example', 'access-control-request-method', 'POST']);
+  pre.method = 'OPTIONS';
+  assert.equal(f.onRequestHeaders(pre), FilterStatus.Continue);
+  const plain = new Ctx(['origin', 'https://app.example']);
+  plain.method = 'OPTIONS';
+  assert.equal(f.onRequestHeaders(plain), FilterStatus.Stop);
+  assert.equal(plain.replied?.kind, 'unauthorized');
+  assert.deepEqual([stat('corsBypassed'), stat('denied')], [1, 1]);
 });
 
 test('a client that leaves during verification gets no reply and no resume', async () => {

@@ -53,6 +53,7 @@ export class JwtAuthnFilter implements Filter {
   private readonly sMissing: number;
   private readonly sCacheHit: number;
   private readonly sCacheMiss: number;
+  private readonly sCorsBypassed: number;
 
   constructor(private readonly c: JwtAuthnConfig, env: FilterEnv) {
     const h = env.handles;
@@ -64,6 +65,7 @@ export class JwtAuthnFilter implements Filter {
     this.sMissing = h.missing!;
     this.sCacheHit = h.cacheHit!;
     this.sCacheMiss = h.cacheMiss!;
+    this.sCorsBypassed = h.corsBypassed!;
     this.cache = new BoundedMap(c.cache_max_entries);
     this.skewMs = c.clock_skew_s * 1000;
     this.claimPaths = c.claim_to_headers.map((x) => x.claim.split('.'));
@@ -106,6 +108,12 @@ export class JwtAuthnFilter implements Filter {
     // A client must not be able to send the headers we derive from claims.
     const ch = this.claimHeaders;
     for (let i = 0; i < ch.length; i++) removeHeader(ctx.headers, ch[i]!);
+    if (c.bypass_cors_preflight && ctx.method === 'OPTIONS' && getHeader(ctx.headers, 'origin') !== undefined &&
+      getHeader(ctx.headers, 'access-control-request-method') !== undefined) {
+      // A browser's CORS preflight never carries credentials (Envoy's bypass_cors_preflight).
+      stats[this.sCorsBypassed]++;
+      return FilterStatus.Continue;
+    }
     const token = this.extract(ctx);
     const source = foundSource;
     if (token === null) {
@@ -142,7 +150,8 @@ export class JwtAuthnFilter implements Filter {
       const v = getHeader(ctx.headers, h.name);
       if (v === undefined) continue;
       const p = h.value_prefix;
-      if (p !== '' && (v.length <= p.length || v.slice(0, p.length).toLowerCase() !== p.toLowerCase())) continue;
+      // The scheme is case-insensitive (RFC 7235); the exact spelling is checked first, without allocating.
+      if (p !== '' && !v.startsWith(p) && (v.length <= p.length || v.slice(0, p.length).toLowerCase() !== p.toLowerCase())) continue;
       const token = (p === '' ? v : v.slice(p.length)).trim();
       if (token === '') continue;
       foundSource = i;
