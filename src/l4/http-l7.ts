@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { LOCAL_REPLIES, type LocalReply } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
 import { log } from '../util/log.js';
+import { startReading } from './sockets.js';
 
 export interface HttpTarget {
   cluster: string;
@@ -54,6 +55,7 @@ export class HttpL7 {
     sock.once('close', () => done(sock.bytesRead, sock.bytesWritten));
     this.server.emit('connection', sock);
     sock.resume();
+    startReading(sock); // inspection stopped it (src/l4/sockets.ts)
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {

@@ -18,6 +18,7 @@ import { PASSTHROUGH_CLUSTER, TcpCluster, tcpClusterStats, type TcpEndpointState
 import type { TcpListenerConfig } from './config.js';
 import { inspect, MAX_INSPECT_BYTES, matchServerName, type Inspection } from './inspect.js';
 import { cancelPump, NativeUnavailableError, originalDst, spliceAvailable, startPump, type OriginalDst, type PumpResult } from './native.js';
+import { startReading, stopReading } from './sockets.js';
 import { tcpStats, type TcpStats } from './stats.js';
 import type { HttpL7 } from './http-l7.js';
 
@@ -409,6 +410,7 @@ class Session {
     // pipe() ends the destination when the source ends: that is the half-close.
     down.pipe(up);
     up.pipe(down);
+    startReading(down); // inspection may have stopped it (src/l4/sockets.ts)
     down.once('end', () => { if (up.writableLength > 0) st[s.upstreamFlush]!++; });
     if (l.config.idle_timeout_ms > 0) {
       // A socket's timeout is refreshed by reads and writes, and every byte either way is read or
@@ -486,17 +488,4 @@ class Session {
 
 function formatAddr(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/**
- * Stops libuv reading a paused socket. `pause()` alone only stops 'data' events: node keeps reading
- * into the stream buffer up to its high-water mark, and those bytes would be stranded in JavaScript
- * when the splice thread takes the fd over. A later `resume()` starts reading again.
- */
-function stopReading(sock: Socket): void {
-  const h = (sock as unknown as { _handle?: { reading?: boolean; readStop?: () => number } | null })._handle;
-  if (h?.reading === true && typeof h.readStop === 'function') {
-    h.reading = false;
-    h.readStop();
-  }
 }
