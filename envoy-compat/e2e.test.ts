@@ -57,6 +57,36 @@ describe('pillion proxy --envoy-config', () => {
     }
   });
 
+  test('local_ratelimit example: 2 tokens per 5 s, enforced at 100%: the third request gets 429, counted under Envoy\'s stat names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-rl-'));
+    // The example's second listener (port 10000, cluster `service` on docker host service:80) moved to a
+    // free port and the test origin; nothing else changed.
+    const text = readFileSync(join(FIXTURES, 'local_ratelimit__envoy.yaml'), 'utf8')
+      .replace('port_value: 10000', 'port_value: 0')
+      .replace('address: service\n', 'address: 127.0.0.1\n').replace('port_value: 80\n', `port_value: ${origin.port}\n`);
+    writeFileSync(join(dir, 'envoy.yaml'), text);
+    const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml'), '--listen', '127.0.0.1:0'] });
+    try {
+      const port = p.ports.get('ingress_http_2')!;
+      const statuses: number[] = [];
+      let limited;
+      for (let i = 0; i < 3; i++) {
+        const r = await request(port, { path: '/rl' });
+        statuses.push(r.status);
+        if (r.status === 429) limited = r;
+      }
+      assert.deepEqual(statuses, [200, 200, 429]);
+      assert.equal(limited!.body.toString(), 'local_rate_limited\n');
+      assert.equal(await p.stat('http.ingress_http_2.http_local_rate_limit.rate_limited'), 1);
+      assert.equal(await p.stat('http.ingress_http_2.http_local_rate_limit.enforced'), 1);
+      assert.equal(await p.stat('http.ingress_http_2.downstream_rq_4xx'), 1);
+      assert.equal(origin.seen('/rl').length, 2);
+    } finally {
+      assert.equal(await p.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('filesystem xDS (dynamic-config-fs): LDS and CDS files are read, and a changed CDS file is applied while traffic flows', async () => {
     const second = new Origin();
     await second.start();
