@@ -29,6 +29,12 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# uWS ships 18 binaries (every platform and Node ABI, 92 MB of the 121 MB of node_modules): keep the
+# one this image loads, and fail the build if it is not there.
+RUN keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).node" \
+ && cd node_modules/@trufflesuite/uws-js-unofficial/binaries \
+ && test -f "$keep" \
+ && find . -name 'uws_*.node' ! -name "$keep" -delete
 
 # runtime: node, tini, production node_modules, the compiled dist/ and the probe script. npm, npx,
 # corepack and yarn are removed: nothing installs at run time.

@@ -110,6 +110,11 @@ async function main() {
   const npm = run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
   if (!step('deps: npm ci --omit=dev --ignore-scripts', npm.status === 0, `${npm.ms} ms ${npm.status === 0 ? '' : npm.stderr}`.trim())) return;
   rmSync(join(app, 'package-lock.json')); // the runtime stage copies package.json only
+  // as the deps stage: keep the one uWS binary for this platform and Node ABI
+  const bins = join(app, 'node_modules/@trufflesuite/uws-js-unofficial/binaries');
+  const keepBin = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+  if (!step(`deps: ${keepBin} present`, existsSync(join(bins, keepBin)))) return;
+  for (const n of readdirSync(bins)) if (n.startsWith('uws_') && n !== keepBin) rmSync(join(bins, n));
 
   // runtime stage
   cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
@@ -124,6 +129,7 @@ async function main() {
   const tests = files.filter((f) => /\.test\.js$/.test(f));
   step('layout: no test files in dist/', tests.length === 0, tests.slice(0, 3).join(', '));
   step('layout: no TypeScript sources in dist/', !files.some((f) => f.endsWith('.ts')));
+  step('layout: size of node_modules (MiB)', true, (walk(join(app, 'node_modules')).reduce((n, f) => n + statSync(f).size, 0) / 2 ** 20).toFixed(1));
   step('layout: dist/src/cli.js present', existsSync(join(app, 'dist/src/cli.js')), `${files.length} files`);
   // every relative import (static or dynamic) of the compiled code lands on a file of the layout
   const missing = [];
@@ -173,7 +179,17 @@ async function main() {
   step('proxy: probe.mjs ready fails while draining', hcDraining.status === 1);
   const exit = await Promise.race([proxy.exited, sleep(10_000).then(() => ({ code: 'timeout' }))]);
   step('proxy: SIGTERM -> exit 0 after the drain', exit.code === 0, JSON.stringify(exit));
+
+  // the legacy sidecar's preStop: returns once the app stops listening, not at its deadline
+  const t0 = Date.now();
+  const waiter = spawn(process.execPath, [join(app, 'probe.mjs'), 'wait-closed', `127.0.0.1:${originPort}`, '20'], { cwd: app, stdio: 'ignore' });
+  const waited = new Promise((res) => waiter.on('exit', (code) => res(code)));
+  await sleep(700);
+  const stillWaiting = waiter.exitCode === null;
   origin.close();
+  origin.closeAllConnections();
+  const waitCode = await waited;
+  step('probe.mjs wait-closed: waits while the app listens, returns when it stops (preStop hook)', stillWaiting && waitCode === 0 && Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
 
   // agent (the DaemonSet's mode), from the same layout
   const agent = start(['agent', `--web.listen-address=127.0.0.1:${agentPort}`]);

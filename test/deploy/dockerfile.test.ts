@@ -51,6 +51,11 @@ test('production node_modules: npm ci --omit=dev --ignore-scripts in the stage t
   assert.match(ci.args, /--omit=dev/);
   // `prepare` runs tsc, which --omit=dev leaves out: without --ignore-scripts the install fails
   assert.match(ci.args, /--ignore-scripts/);
+  // only the uWS binary for this platform and Node ABI stays (the others are 86 MB)
+  const prune = of(src, 'RUN').find((r) => /uws-js-unofficial\/binaries/.test(r.args));
+  assert.ok(prune, 'the deps stage prunes the uWS binaries');
+  assert.match(prune.args, /process\.versions\.modules/);
+  assert.match(prune.args, /test -f "\$keep"/);
 });
 
 test('the runtime stage holds no sources, tests, compilers or package managers', () => {

@@ -113,7 +113,8 @@ const require = createRequire(import.meta.url);
 
 /**
  * Validates one Kubernetes object against the schema of its apiVersion/kind, as generated from the
- * Kubernetes OpenAPI document by kubernetes-models (Kubernetes 1.30 API, which has native sidecars).
+ * Kubernetes OpenAPI document by kubernetes-models 4.5.1 (a 1.32-or-later API: it has native sidecars,
+ * the preStop sleep action, image volumes and NodeFeatures).
  * Returns the errors, empty when valid; an unknown apiVersion/kind is an error too.
  */
 export function k8sErrors(obj: Obj): string[] {
