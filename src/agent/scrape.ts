@@ -18,7 +18,10 @@ async function runOne(c: Collector, out: MetricSet, logger: Logger): Promise<voi
   const start = performance.now();
   let success = 1;
   try {
-    await c.update(out);
+    // Await only a real promise: `await` on a sync collector's undefined would yield until every
+    // later collector has run, and its duration would include theirs.
+    const pending = c.update(out);
+    if (pending !== undefined) await pending;
   } catch (err) {
     success = 0;
     const seconds = (performance.now() - start) / 1000;
