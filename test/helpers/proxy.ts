@@ -175,7 +175,7 @@ export async function startProxy(opts: ProxyOptions = {}): Promise<Proxy> {
       return /pillion proxy: .*admin on http:\/\/[^:]+:\d+/.test(p.stderr());
     }, timeout);
     const line = /pillion proxy: (.*)$/m.exec(p.stderr())![1]!;
-    for (const m of line.matchAll(/listener (\S+) on http:\/\/[^\s]+:(\d+)/g)) p.ports.set(m[1]!, Number(m[2]));
+    for (const m of line.matchAll(/listener (\S+) on https?:\/\/[^\s]+:(\d+)/g)) p.ports.set(m[1]!, Number(m[2]));
     p.adminPort = Number(/admin on http:\/\/[^\s]+:(\d+)/.exec(line)![1]);
     await waitFor('/ready 200', async () => {
       try {
