@@ -160,11 +160,20 @@ clusters:
     assert.equal((await request(p.ports.get('internal')!, { path: '/echo', headers: { authorization: `Bearer ${hs}` } })).status, 200);
     assert.equal((await request(p.ports.get('internal')!, { path: '/echo', headers: { authorization: `Bearer ${good}` } })).status, 401, 'an RS256 token against HS keys');
 
+    // A body waits while a fresh token is checked (async path), then goes up whole; refused, it never does.
+    const body = 'x'.repeat(200_000);
+    const fresh = await sign(k2, { sub: 'carol' });
+    const posted = await request(port, { method: 'POST', path: '/echo', body, headers: { authorization: `Bearer ${fresh}`, 'content-type': 'text/plain' } });
+    assert.equal(posted.status, 200);
+    assert.equal((JSON.parse(posted.body.toString()) as { len: number }).len, body.length);
+    const refused = await request(port, { method: 'POST', path: '/echo', body, headers: { authorization: `Bearer ${fresh}x` } });
+    assert.equal(refused.status, 401);
+
     const s = await p.stats();
-    // allowed: good x2, rotated, admin, /healthz is not counted (filter off)
-    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 4);
-    // denied: missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin without token
-    assert.equal(s.get('http.ingress.jwt_authn.denied'), 12);
+    // allowed: good x2, rotated, admin, the POST; /healthz is not counted (filter off)
+    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 5);
+    // denied: missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin without token, bad POST
+    assert.equal(s.get('http.ingress.jwt_authn.denied'), 13);
     assert.equal(s.get('http.ingress.jwt_authn.forbidden'), 1);
     assert.equal(s.get('http.ingress.jwt_authn.missing'), 2);
     assert.equal(s.get('http.ingress.jwt_authn.jwt_cache_hit'), 1);
@@ -174,7 +183,14 @@ clusters:
     assert.equal(s.get('http.internal.jwt_authn.allowed'), 1);
     assert.equal(s.get('http.internal.jwt_authn.denied'), 1);
     // Only the allowed requests and the open route reached the app.
-    assert.equal(origin.requests.length, 6);
+    assert.equal(origin.requests.length, 7);
+
+    // A reload (SIGHUP, same config) keeps the fetched JWKS: no refetch, tokens still pass.
+    const hits = jwks.hits;
+    p.signal('SIGHUP');
+    await p.waitStat('pillion.config.reload_success', 1);
+    assert.equal((await get('/echo', await sign(k2, { sub: 'dave' }))).status, 200);
+    assert.equal(jwks.hits, hits);
 
     const dump = (await p.admin('/config_dump')).body;
     assert.ok(!dump.includes(SECRET) && !dump.includes(Buffer.from(SECRET).toString('base64url')), 'no HS256 secret in /config_dump');

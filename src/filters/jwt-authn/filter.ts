@@ -84,7 +84,8 @@ export class JwtAuthnFilter implements Filter {
       const failed = h.jwksFetchFailed!;
       const limited = h.jwksRefetchLimited!;
       const uri = c.jwks_uri;
-      const key = [env.listener, uri, c.cache_duration_ms, c.jwks_fetch_timeout_ms, c.kid_refetch_interval_ms].join('\0');
+      // The stat slots are part of the identity: a reload may move them, and the fetch callbacks count there.
+      const key = [env.listener, uri, c.cache_duration_ms, c.jwks_fetch_timeout_ms, c.kid_refetch_interval_ms, ok, failed, limited].join('\0');
       const remote = remoteJwks(key, stats, () => new RemoteJwks({
         uri,
         cacheMs: c.cache_duration_ms,
