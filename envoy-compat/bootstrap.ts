@@ -64,7 +64,10 @@ export function translateDocs(docs: Doc[], options: TranslateOptions = {}): Tran
   if (ctx.out.listeners.length === 0 && (root !== undefined || !options.allowNoListener)) {
     const why = report.dropped.map((d) => `${d.line !== undefined ? `line ${d.line}: ` : ''}${d.path}: ${d.reason}`);
     const at = root ?? new Node(report, docs[0]!, [], docs[0]!.value);
-    at.fail(`no listener pillion can run${why.length > 0 ? `; not carried over:\n  ${why.join('\n  ')}` : ''}`);
+    const what = (ctx.out.tcp_listeners?.length ?? 0) > 0
+      ? 'only tcp_proxy listeners: pillion needs at least one HTTP listener to run (its tcp_listeners run beside HTTP listeners)'
+      : 'no listener pillion can run';
+    at.fail(`${what}${why.length > 0 ? `; not carried over:\n  ${why.join('\n  ')}` : ''}`);
   }
   return { config: ctx.out, report, files: ctx.files, ctx };
 }

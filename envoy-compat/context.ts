@@ -4,6 +4,7 @@
 import type { Path } from '../src/config/validate.js';
 import { fieldName } from '../src/config/validate.js';
 import type { Node, Report } from './source.js';
+import type { RawTcpListener } from './tcp-proxy.js';
 
 /** pillion's raw config as translated: the shapes docs/config.md documents. */
 export interface RawRoute {
@@ -53,6 +54,8 @@ export interface RawConfig {
   admin?: { address: string; port: number };
   listeners: RawListener[];
   clusters: RawCluster[];
+  /** tcp_proxy listeners (src/l4/config.ts). */
+  tcp_listeners?: RawTcpListener[];
 }
 
 export interface TranslateOptions {

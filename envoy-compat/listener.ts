@@ -4,6 +4,7 @@
 import type { Ctx, RawListener } from './context.js';
 import { HCM_NAME, HCM_TYPE, httpConnectionManager } from './http-connection-manager.js';
 import { transportSocket } from './transport-sockets/tls.js';
+import { isTcpProxy, tcpListener } from './tcp-proxy.js';
 import type { Node } from './source.js';
 
 const HARMLESS_LISTENER_FILTERS = ['envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector'];
@@ -35,7 +36,12 @@ export function listener(l: Node, ctx: Ctx): void {
     fc.isMap() && fc.has('filters') && ([] as unknown[]).concat((fc.value as Record<string, unknown>).filters).some((f) => isHcm(f));
   const httpChain = chains.find(isHttp);
   if (httpChain === undefined) {
-    l.dropSelf(`listener ${envoyName ?? `${address}:${port}`} not carried over: it has no http_connection_manager (pillion proxies HTTP only)`);
+    const tcp = chains.length > 0 && chains.every((fc) => fc.isMap() && ([] as unknown[]).concat((fc.value as Record<string, unknown>).filters).some(isTcpProxy));
+    if (tcp && tcpListener(l, chains, address, port, ctx, envoyName)) {
+      listenerRest(l);
+      return;
+    }
+    l.dropSelf(`listener ${envoyName ?? `${address}:${port}`} not carried over: it has neither an http_connection_manager nor a tcp_proxy pillion can run`);
     return;
   }
   const out: RawListener = { name: envoyName ?? `listener_${index}`, address, port, routes: [] };
@@ -70,6 +76,12 @@ export function listener(l: Node, ctx: Ctx): void {
     fc.finish();
   }
 
+  listenerRest(l);
+  ctx.out.listeners.push(out);
+}
+
+/** What a listener has besides its filter chains. */
+function listenerRest(l: Node): void {
   for (const lf of l.list('listener_filters')) {
     const name = lf.str('name');
     if (name !== undefined && HARMLESS_LISTENER_FILTERS.includes(name)) {
@@ -84,7 +96,6 @@ export function listener(l: Node, ctx: Ctx): void {
   l.skip('traffic_direction', 'stat_prefix'); // informational; the HCM's stat_prefix names the listener
   l.typeName(); // `@type` of a Listener in an xDS resource file
   l.finish();
-  ctx.out.listeners.push(out);
 }
 
 function isHcm(f: unknown): boolean {
