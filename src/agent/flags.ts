@@ -209,7 +209,7 @@ function parseBool(name: string, negated: boolean, inline: string | undefined): 
 export function usage(collectorDefaults: ReadonlyMap<string, boolean>): string {
   const lines = ['Usage: pillion agent [<flags>]', '', 'node_exporter-compatible node metrics from /proc and /sys.', '', 'Flags:', '  -h, --help  Show this help.', '      --version  Show the version.'];
   for (const [name, spec] of Object.entries(FLAGS)) {
-    const def = spec.def !== undefined && spec.kind !== 'bool' ? ` (default: ${JSON.stringify(spec.def)})` : '';
+    const def = spec.def === undefined ? '' : spec.kind === 'bool' ? ` (default: ${spec.def === 'true' ? 'on' : 'off'})` : ` (default: ${JSON.stringify(spec.def)})`;
     lines.push(`      --${spec.kind === 'bool' ? '[no-]' : ''}${name}${spec.kind === 'bool' ? '' : '=VALUE'}  ${spec.help}${def}`);
   }
   for (const [name, on] of [...collectorDefaults].sort()) {
