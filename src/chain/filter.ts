@@ -3,6 +3,7 @@
 // precomputed config and writes to the request's context. Request phase in config order, response
 // phase in reverse, as in Envoy's filter manager. A route with no filters runs none (its chain is null).
 import type { LocalReplyKind } from '../errors/local-reply.js';
+import type { ClientIdentity } from '../front/tls.js';
 
 export const enum FilterStatus {
   /** Go on to the next filter (or, after the last one, to the upstream). */
@@ -26,6 +27,8 @@ export interface StreamContext {
   apiKeyClient: string | null;
   /** Claims of a JWT the jwt_authn filter verified. */
   jwtClaims: Record<string, unknown> | null;
+  /** The verified client certificate of an mTLS connection. */
+  readonly clientCert: ClientIdentity | null;
   /** Short fingerprint of the credential used, safe for access logs. */
   credentialFingerprint: string | null;
   /** Adds a header to the response the client gets (upstream's or local). */

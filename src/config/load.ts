@@ -9,6 +9,8 @@ import { loadEnvoyForProxy } from '../../envoy-compat/proxy-load.js';
 
 export interface Overrides {
   listen?: { host: string; port: number };
+  /** `--tls-self-signed`: the first listener terminates TLS with a certificate made at start. */
+  tlsSelfSigned?: boolean;
   upstream?: string;
   admin?: { host: string; port: number };
   concurrency?: number;
@@ -77,6 +79,8 @@ function applyOverrides(raw: unknown, o: Overrides): void {
     first.address = o.listen.host;
     first.port = o.listen.port;
   }
+  // Never the default when real certificates are given.
+  if (o.tlsSelfSigned && first && (first.tls?.cert === undefined)) first.tls = { ...(first.tls ?? {}), self_signed: true };
   if (o.upstream !== undefined) {
     // The one-route case: the first listener's routes that go to a cluster now go to this upstream.
     const clusters: any[] = Array.isArray(r.clusters) ? r.clusters : (r.clusters = []);

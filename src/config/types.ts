@@ -1,4 +1,5 @@
 import type { FrontKind } from '../front/types.js';
+import type { ClusterTls, ListenerTls } from '../front/tls-config.js';
 import type { TcpClusterConfig, TcpListenerConfig } from '../l4/config.js';
 
 // pillion's own config, after validation: every default filled in, every duration in milliseconds.
@@ -40,6 +41,8 @@ export interface RouteConfig {
    *  overrides fields of its config (Envoy's typed_per_filter_config). */
   filters: Record<string, false | unknown>;
   retry_policy: RetryPolicy | null;
+  /** mTLS listeners: client certificate SANs allowed on this route (403 otherwise); null: any. */
+  allowed_client_sans: string[] | null;
 }
 
 export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes';
@@ -69,6 +72,10 @@ export interface ListenerConfig {
   name: string;
   address: string;
   port: number;
+  /** TLS termination; null: plain HTTP. */
+  tls: ListenerTls | null;
+  /** Bumped when certificate files change, so that data planes reload them (rotation). */
+  tls_generation: number;
   filters: FilterConfig[];
   /** `uws` (default, fastest) or `node` (node:http: pipelining, any method, 400 on malformed input). */
   front: FrontKind;
@@ -87,6 +94,8 @@ export interface ClusterConfig {
   max_connections: number;
   /** How long an unused upstream connection is kept open. */
   idle_timeout_ms: number;
+  /** TLS to the endpoints (https:// endpoints use it; defaults verify against the system CAs). */
+  tls: ClusterTls | null;
   circuit_breakers: CircuitBreakers;
   outlier_detection: OutlierDetection | null;
   health_checks: HealthCheck | null;

@@ -3,6 +3,7 @@
 // request.
 import type { CircuitBreakers, ClusterConfig, Config, FilterConfig, HeaderMatcher, HealthCheck, LbPolicy, ListenerConfig, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteConfig, RouteMatch } from './types.js';
 import { FILTER_NAMES, validateFilterConfig } from '../chain/registry.js';
+import { parseClusterTls, parseListenerTls } from '../front/tls-config.js';
 import { parseDuration } from '../util/duration.js';
 import { validateTcp } from '../l4/config.js';
 
@@ -159,16 +160,22 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
 }
 
 function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): ListenerConfig {
-  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'filters', 'routes']);
+  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'tls', 'filters', 'routes']);
   const front = o.front ?? 'uws';
   if (front !== 'uws' && front !== 'node') c.fail([...path, 'front'], "must be 'uws' or 'node'");
   const filters = c.array(o.filters ?? [], [...path, 'filters']).map((f, i) => filterConfig(c, f, [...path, 'filters', i]));
   const routes = c.array(o.routes, [...path, 'routes']).map((r, i) => route(c, r, [...path, 'routes', i], clusters, filters));
   if (routes.length === 0) c.fail([...path, 'routes'], 'needs at least one route');
+  const tls = parseListenerTls(c, o.tls, [...path, 'tls'], front as string);
+  routes.forEach((r, i) => {
+    if (r.allowed_client_sans !== null && (tls === null || tls.ca_file === null)) c.fail([...path, 'routes', i, 'allowed_client_sans'], 'needs an mTLS listener (tls.ca)');
+  });
   return {
     name: c.string(o.name, [...path, 'name'], `listener_${String(path[1])}`),
     address: c.string(o.address, [...path, 'address'], '0.0.0.0'),
     port: c.port(o.port, [...path, 'port']),
+    tls,
+    tls_generation: 0,
     filters,
     front,
     routes,
@@ -218,7 +225,7 @@ function retryPolicy(c: Checker, v: unknown, path: Path): RetryPolicy | null {
 }
 
 function route(c: Checker, v: unknown, path: Path, clusters: Set<string>, listenerFilters: readonly FilterConfig[]): RouteConfig {
-  const o = c.object(v, path, ['name', 'match', 'cluster', 'direct_response', 'timeout', 'idle_timeout', 'prefix_rewrite', 'host_rewrite', 'max_request_bytes', 'filters', 'retry_policy']);
+  const o = c.object(v, path, ['name', 'match', 'cluster', 'direct_response', 'timeout', 'idle_timeout', 'prefix_rewrite', 'host_rewrite', 'max_request_bytes', 'filters', 'retry_policy', 'allowed_client_sans']);
   const match = routeMatch(c, o.match ?? { prefix: '/' }, [...path, 'match']);
   const cluster = c.optString(o.cluster, [...path, 'cluster']);
   if (cluster !== undefined && !clusters.has(cluster)) c.fail([...path, 'cluster'], `names no cluster (known: ${[...clusters].join(', ') || 'none'})`);
@@ -242,6 +249,7 @@ function route(c: Checker, v: unknown, path: Path, clusters: Set<string>, listen
     max_request_bytes: c.int(o.max_request_bytes, [...path, 'max_request_bytes'], 1024 * MiB * 4, 0, Number.MAX_SAFE_INTEGER),
     filters: routeFilters(c, o.filters, [...path, 'filters'], listenerFilters),
     retry_policy: retryPolicy(c, o.retry_policy, [...path, 'retry_policy']),
+    allowed_client_sans: o.allowed_client_sans === undefined ? null : c.stringList(o.allowed_client_sans, [...path, 'allowed_client_sans']),
   };
 }
 
@@ -280,7 +288,7 @@ function headerMatcher(c: Checker, v: unknown, path: Path): HeaderMatcher {
 }
 
 function cluster(c: Checker, v: unknown, path: Path): ClusterConfig {
-  const o = c.object(v, path, ['name', 'endpoints', 'lb_policy', 'connect_timeout', 'max_connections', 'idle_timeout', 'circuit_breakers', 'outlier_detection', 'health_checks', 'retry_budget']);
+  const o = c.object(v, path, ['name', 'endpoints', 'lb_policy', 'connect_timeout', 'max_connections', 'idle_timeout', 'tls', 'circuit_breakers', 'outlier_detection', 'health_checks', 'retry_budget']);
   const endpoints = c.array(o.endpoints, [...path, 'endpoints']).map((e, i) => {
     const p = [...path, 'endpoints', i];
     const s = c.string(e, p);
@@ -290,7 +298,7 @@ function cluster(c: Checker, v: unknown, path: Path): ClusterConfig {
     } catch {
       return c.fail(p, `is not a URL (expected http://host:port, got '${s}')`);
     }
-    if (u.protocol !== 'http:') c.fail(p, `only http:// endpoints are supported here (got '${u.protocol}')`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') c.fail(p, `must be http:// or https:// (got '${u.protocol}')`);
     if (u.pathname !== '/' || u.search !== '') c.fail(p, 'must not carry a path or query (use prefix_rewrite on the route)');
     return u.origin;
   });
@@ -303,6 +311,7 @@ function cluster(c: Checker, v: unknown, path: Path): ClusterConfig {
     connect_timeout_ms: c.duration(o.connect_timeout, [...path, 'connect_timeout'], 5000),
     max_connections: c.int(o.max_connections, [...path, 'max_connections'], 64, 1, 100_000),
     idle_timeout_ms: c.duration(o.idle_timeout, [...path, 'idle_timeout'], 60_000),
+    tls: parseClusterTls(c, o.tls, [...path, 'tls']),
     circuit_breakers: circuitBreakers(c, o.circuit_breakers, [...path, 'circuit_breakers']),
     outlier_detection: outlierDetection(c, o.outlier_detection, [...path, 'outlier_detection']),
     health_checks: healthCheck(c, o.health_checks, [...path, 'health_checks']),

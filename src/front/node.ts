@@ -3,6 +3,8 @@
 // order), any method token llhttp knows (PROPFIND, PURGE, QUERY...; 501 for the rest) and a 400 or 431
 // for a malformed request instead of a silent close. Chosen per listener with `front: node`.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket, TlsOptions } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FrontRequest, FrontResponse } from './types.js';
 
@@ -36,6 +38,12 @@ export class NodeExchange implements FrontResponse, FrontRequest {
     const raw = this.req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) cb(raw[i]!.toLowerCase(), raw[i + 1]!);
   }
+  /** The TLS socket, on a TLS listener. */
+  tlsSocket(): TLSSocket | null {
+    const s = this.req.socket as TLSSocket;
+    return s.encrypted === true ? s : null;
+  }
+
   remoteAddress(): string {
     const a = this.req.socket.remoteAddress ?? '';
     return a.startsWith('::ffff:') ? a.slice(7) : a;
@@ -133,12 +141,20 @@ export interface NodeFrontHooks {
   onRequest(ex: NodeExchange): void;
   /** A request the parser refused; `status` is what the client was told. */
   onClientError(status: string, code: string): void;
+  /** A TLS handshake that failed (plain HTTP on a TLS port, no or untrusted client certificate...). */
+  onTlsError?(code: string): void;
 }
 
-export function createNodeServer(hooks: NodeFrontHooks, maxHeaderBytes: number): Server {
-  const server = createServer({ maxHeaderSize: maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 75_000, noDelay: true }, (req, res) => {
-    hooks.onRequest(new NodeExchange(req, res));
-  });
+export function createNodeServer(hooks: NodeFrontHooks, maxHeaderBytes: number, tls: TlsOptions | null = null): Server {
+  const options = { maxHeaderSize: maxHeaderBytes, requestTimeout: 0, keepAliveTimeout: 75_000, noDelay: true };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => hooks.onRequest(new NodeExchange(req, res));
+  const server: Server = tls === null ? createServer(options, onRequest) : createHttpsServer({ ...options, ...tls }, onRequest);
+  if (tls !== null) {
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      hooks.onTlsError?.(err.code ?? 'UNKNOWN');
+      socket.destroy();
+    });
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const code = err.code ?? 'UNKNOWN';
     if (code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }

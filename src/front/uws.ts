@@ -24,6 +24,40 @@ export function createApp(): TemplatedApp {
   return uws.App();
 }
 
+export interface UwsTlsFiles {
+  cert_file: string;
+  key_file: string;
+  passphrase?: string;
+}
+
+function sslOptions(f: UwsTlsFiles, ciphers: string): UWS.AppOptions {
+  const o: UWS.AppOptions = { cert_file_name: f.cert_file, key_file_name: f.key_file, ssl_ciphers: ciphers };
+  if (f.passphrase !== undefined) o.passphrase = f.passphrase;
+  return o;
+}
+
+/**
+ * An SSLApp with a default certificate and SNI certificates, the same handler on every name (uWS routes
+ * per SNI domain). Names may be `*.example.com` wildcards. uWS reads the files here and not again.
+ * (This uWS build prints "finding"/"Browsed to SNI" lines on stdout while SNI names are added.)
+ */
+export function createSslApp(
+  def: UwsTlsFiles,
+  sni: readonly (UwsTlsFiles & { server_names: readonly string[] })[],
+  ciphers: string,
+  handler: (res: HttpResponse, req: HttpRequest) => void,
+): TemplatedApp {
+  const app = uws.SSLApp(sslOptions(def, ciphers));
+  app.any('/*', handler);
+  for (const s of sni) {
+    for (const name of s.server_names) {
+      app.addServerName(name, sslOptions(s, ciphers));
+      app.domain(name).any('/*', handler);
+    }
+  }
+  return app;
+}
+
 export function listen(app: TemplatedApp, host: string, port: number): Promise<{ socket: ListenSocket; port: number }> {
   return new Promise((resolve, reject) => {
     app.listen(host, port, (socket) => {

@@ -19,6 +19,8 @@ everything to http://127.0.0.1:8080, admin API on 127.0.0.1:15000.
   --drain-time DURATION    how long listeners stay open after SIGTERM, answering with
                            Connection: close (default 5s)
   --drain-timeout DURATION how long in-flight requests may take after that (default 30s)
+  --tls-self-signed        terminate TLS on the first listener with a certificate for localhost
+                           made at start (development; ignored when the config has real ones)
   --watch                  reload the config file when it changes (SIGHUP always reloads)
   --log-format text|json   stderr log format (default text)
   --check                  validate the config, print the result, and exit
@@ -57,6 +59,7 @@ export function parseProxyArgs(argv: string[]): ProxyArgs {
         'drain-time': { type: 'string' },
         'drain-timeout': { type: 'string' },
         watch: { type: 'boolean' },
+        'tls-self-signed': { type: 'boolean' },
         check: { type: 'boolean' },
         'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -91,6 +94,7 @@ export function parseProxyArgs(argv: string[]): ProxyArgs {
     if (typeof values.config === 'string') throw new UsageError('--config and --envoy-config: give one or the other');
     o.envoyConfig = { allowUnsupported: values['allow-unsupported'] === true };
   }
+  if (values['tls-self-signed'] === true) o.tlsSelfSigned = true;
   const lf = values['log-format'] ?? 'text';
   if (lf !== 'text' && lf !== 'json') bad('--log-format', String(lf), 'text or json');
   return {

@@ -41,12 +41,13 @@ export class DataPlane {
     for (const lc of config.listeners) {
       const routes = this.compileRoutes(lc, clusters, plan);
       const old = this.listeners.get(lc.name);
-      if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front) {
+      if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front && sameTls(old.tls, lc.tls)) {
         old.routes = routes;
+        if (old.tlsGeneration !== lc.tls_generation) await old.rotateTls(lc.tls_generation);
         next.set(lc.name, old);
         continue;
       }
-      const l = new Listener(lc.name, lc.address, lc.port, lc.front, routes, this.stats, plan.listeners[lc.name]!);
+      const l = new Listener(lc.name, lc.address, lc.port, lc.front, lc.tls, lc.tls_generation, routes, this.stats, plan.listeners[lc.name]!);
       await l.start();
       next.set(lc.name, l);
     }
@@ -132,6 +133,11 @@ export class DataPlane {
     for (const c of this.clusters.values()) for (const e of c.endpoints) pools.push(e.pool);
     await Promise.allSettled(pools.map((p) => p.destroy()));
   }
+}
+
+/** Same TLS settings (the files may have new contents: that is a rotation, not a new listener). */
+function sameTls(a: ListenerConfig['tls'], b: ListenerConfig['tls']): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function closeWhenIdle(pools: Pool[]): void {

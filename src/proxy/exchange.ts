@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { FilterStatus, type Filter, type StreamContext } from '../chain/filter.js';
 import type { FrontResponse } from '../front/types.js';
+import type { ClientIdentity } from '../front/tls.js';
 import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply, type LocalReplyKind } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
 import type { Cluster, Endpoint } from '../upstream/cluster.js';
@@ -89,6 +90,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
   apiKeyClient: string | null = null;
   jwtClaims: Record<string, unknown> | null = null;
   credentialFingerprint: string | null = null;
+  clientCert: ClientIdentity | null = null;
   extraResponseHeaders: string[] | null = null;
   private filterIndex = 0;
   // Upstream

@@ -39,6 +39,8 @@ export class RequestHead {
   hostIndex = -1;
   forwardedForIndex = -1;
   hasRequestId = false;
+  /** Position of a client's x-forwarded-client-cert (untrusted unless the listener says append_forward). */
+  xfccIndex = -1;
   /** The `Connection` header, when it names headers other than keep-alive/close. */
   connectionNames: string | null = null;
   /** Bytes of names and values: uWS 20.30 enforces its own limit only on heads that span packets. */
@@ -53,6 +55,7 @@ export class RequestHead {
     this.hostIndex = -1;
     this.forwardedForIndex = -1;
     this.hasRequestId = false;
+    this.xfccIndex = -1;
     this.connectionNames = null;
   }
 }
@@ -101,6 +104,9 @@ export function visitRequestHeader(name: string, value: string): void {
     case 'x-request-id':
       h.hasRequestId = true;
       break;
+    case 'x-forwarded-client-cert':
+      h.xfccIndex = h.headers.length;
+      break;
     default:
       if (REQUEST_DROP.has(name)) return;
   }
@@ -121,6 +127,7 @@ export function finishRequestHead(h: RequestHead): void {
     h.hostIndex = kept.indexOf('host');
     h.forwardedForIndex = kept.indexOf('x-forwarded-for');
     h.hasRequestId = kept.includes('x-request-id');
+    h.xfccIndex = kept.indexOf('x-forwarded-client-cert');
   }
 }
 

@@ -6,8 +6,12 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { createNodeServer, listenNode, type NodeExchange } from '../front/node.js';
 import type { FrontKind, FrontRequest, FrontResponse } from '../front/types.js';
-import { closeApp, closeListenSocket, createApp, listen, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
+import { closeApp, closeListenSocket, createApp, createSslApp, listen, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
 import { LOCAL_REPLIES } from '../errors/local-reply.js';
+import type { ListenerTls } from '../front/tls-config.js';
+import { clientIdentity, nodeTlsOptions, sanAllowed, type ClientIdentity } from '../front/tls.js';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import type { Server as HttpsServer } from 'node:https';
 import type { ListenerStats } from '../stats/names.js';
 import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
 import { MAX_HEADER_BYTES, finishRequestHead, head, visitRequestHeader } from './headers.js';
@@ -23,17 +27,26 @@ export class Listener implements ListenerContext {
   private app: TemplatedApp | null = null;
   private socket: ListenSocket | null = null;
   private server: Server | null = null;
+  /** Apps replaced by a certificate rotation: they keep serving the connections they hold. */
+  private readonly retiredApps: TemplatedApp[] = [];
+  private readonly proto: string;
+  /** The node front's SNI table (refilled by a rotation). */
+  private readonly sniNames = new Map<string, SecureContext>();
+  private readonly uwsHandler = (res: HttpResponse, req: HttpRequest) => this.onUwsRequest(res, req);
 
   constructor(
     readonly name: string,
     readonly address: string,
     readonly configuredPort: number,
     readonly front: FrontKind,
+    readonly tls: ListenerTls | null,
+    public tlsGeneration: number,
     routes: readonly Route[],
     readonly stats: Float64Array,
     readonly ls: ListenerStats,
   ) {
     this.routes = routes;
+    this.proto = tls === null ? 'http' : 'https';
   }
 
   async start(): Promise<void> {
@@ -41,15 +54,47 @@ export class Listener implements ListenerContext {
       this.server = createNodeServer({
         onRequest: (ex) => this.onNodeRequest(ex),
         onClientError: (status) => this.onClientError(status),
-      }, MAX_HEADER_BYTES + 4096); // llhttp counts the request line too: headers.ts checks the exact limit
+        onTlsError: () => { this.stats[this.ls.tlsError]++; },
+        // llhttp counts the request line too: headers.ts checks the exact limit.
+      }, MAX_HEADER_BYTES + 4096, this.tls === null ? null : nodeTlsOptions(this.tls, this.sniNames));
       this.port = await listenNode(this.server, this.address, this.configuredPort);
       return;
     }
-    this.app = createApp();
-    this.app.any('/*', (res, req) => this.onUwsRequest(res, req));
+    this.app = this.newUwsApp();
     const { socket, port } = await listen(this.app, this.address, this.configuredPort);
     this.socket = socket;
     this.port = port;
+  }
+
+  private newUwsApp(): TemplatedApp {
+    if (this.tls === null) {
+      const app = createApp();
+      app.any('/*', this.uwsHandler);
+      return app;
+    }
+    return createSslApp(this.tls, this.tls.sni, this.tls.ciphers, this.uwsHandler);
+  }
+
+  /**
+   * New certificates without dropping a connection. node:tls swaps its secure context in place. uWS
+   * reads certificate files only when an app is made, so a new SSLApp starts listening on the same
+   * port (SO_REUSEPORT, both ours) before the old listen socket closes; the old app keeps serving the
+   * connections it already has.
+   */
+  async rotateTls(generation: number): Promise<void> {
+    this.tlsGeneration = generation;
+    if (this.tls === null) return;
+    if (this.server !== null) {
+      (this.server as HttpsServer).setSecureContext(nodeTlsOptions(this.tls, this.sniNames));
+      return;
+    }
+    if (this.socket === null) return; // draining: no new connections to serve
+    const app = this.newUwsApp();
+    const { socket } = await listen(app, this.address, this.port);
+    closeListenSocket(this.socket);
+    this.retiredApps.push(this.app!);
+    this.app = app;
+    this.socket = socket;
   }
 
   /** Stops accepting connections; requests in flight go on. */
@@ -65,11 +110,12 @@ export class Listener implements ListenerContext {
   close(): void {
     this.stopListening();
     if (this.app !== null) closeApp(this.app);
+    for (const a of this.retiredApps) closeApp(a);
     this.server?.closeAllConnections();
   }
 
   private onUwsRequest(res: HttpResponse, req: HttpRequest): void {
-    const ex = this.handle(res, req, res);
+    const ex = this.handle(res, req, res, null);
     if (ex !== null && ex.body !== null) {
       // uWS empties the ArrayBuffer when the callback returns: copy what we keep.
       res.onData((ab, isLast) => ex.onClientData(Buffer.from(ab.slice(0)), isLast));
@@ -77,8 +123,28 @@ export class Listener implements ListenerContext {
   }
 
   private onNodeRequest(nx: NodeExchange): void {
-    const ex = this.handle(nx, nx, nx);
+    let id: ClientIdentity | null = null;
+    if (this.tls !== null && this.tls.ca_file !== null) {
+      id = clientIdentity(nx.tlsSocket() as TLSSocket);
+      if (id === null) this.stats[this.ls.tlsNoCertificate]++;
+    }
+    const ex = this.handle(nx, nx, nx, id);
     if (ex !== null && ex.body !== null) nx.onData((chunk, isLast) => ex.onClientData(chunk, isLast));
+  }
+
+  /** Envoy's forward_client_cert_details for x-forwarded-client-cert: a client's own header is never
+   *  trusted unless the listener says append_forward. */
+  private forwardClientCert(headers: string[], id: ClientIdentity | null): void {
+    const mode = this.tls?.forward_client_cert ?? 'sanitize';
+    const i = head.xfccIndex;
+    if (mode === 'append_forward') {
+      if (id === null) return;
+      if (i >= 0) headers[i + 1] += `,${id.xfcc}`;
+      else headers.push('x-forwarded-client-cert', id.xfcc);
+      return;
+    }
+    if (i >= 0) headers.splice(i, 2);
+    if (mode === 'sanitize_set' && id !== null) headers.push('x-forwarded-client-cert', id.xfcc);
   }
 
   private onClientError(status: string): void {
@@ -92,7 +158,7 @@ export class Listener implements ListenerContext {
    * The request path shared by both fronts. Returns the exchange when the request went upstream (the
    * caller then wires the body), or null when it was answered here.
    */
-  private handle(res: FrontResponse, req: FrontRequest, remoteOf: HttpResponse | NodeExchange): Exchange | null {
+  private handle(res: FrontResponse, req: FrontRequest, remoteOf: HttpResponse | NodeExchange, clientCert: ClientIdentity | null): Exchange | null {
     // Copy everything out of `req` now: uWS's is only valid during this call. getCaseSensitiveMethod()
     // first, because uWS's getMethod() lowercases the method in place.
     const method = req.getCaseSensitiveMethod();
@@ -144,20 +210,30 @@ export class Listener implements ListenerContext {
       return null;
     }
 
+    if (route.allowedClientSans !== null && (clientCert === null || !sanAllowed(clientCert, route.allowedClientSans))) {
+      stats[ls.rqClientCertForbidden]++;
+      stats[ls.rq4xx]++;
+      writeLocalReply(res, LOCAL_REPLIES.forbidden, this.draining);
+      return null;
+    }
+
     const headers = head.headers;
     const remote = this.front === 'uws'
       ? textDecoder.decode((remoteOf as HttpResponse).getRemoteAddressAsText())
       : (remoteOf as NodeExchange).remoteAddress();
     if (head.forwardedForIndex >= 0) headers[head.forwardedForIndex + 1] += `, ${remote}`;
     else headers.push('x-forwarded-for', remote);
-    headers.push('x-forwarded-proto', 'http');
+    headers.push('x-forwarded-proto', this.proto);
     if (!head.hasRequestId) headers.push('x-request-id', randomUUID());
     if (route.hostRewrite !== null) {
       if (head.hostIndex >= 0) headers[head.hostIndex + 1] = route.hostRewrite;
       else headers.push('host', route.hostRewrite);
     }
 
+    // Last: it may remove a header, which moves the positions used above.
+    this.forwardClientCert(headers, clientCert);
     const ex = new Exchange(res, this, route, method, path, query ?? '', headers, remote);
+    ex.clientCert = clientCert;
     res.onAborted(() => ex.onClientAborted());
     if (head.chunked || head.contentLength > 0) {
       ex.body = new RequestBody(ex);

@@ -47,6 +47,7 @@ export class Route {
   /** Request filters in config order, or null when the route runs none. */
   readonly chain: readonly Filter[] | null;
   readonly retryPolicy: RetryPolicy | null;
+  readonly allowedClientSans: readonly string[] | null;
 
   constructor(c: RouteConfig, cluster: Cluster | null, chain: readonly Filter[] | null) {
     this.name = c.name;
@@ -65,6 +66,7 @@ export class Route {
     this.maxRequestBytes = c.max_request_bytes;
     this.chain = chain !== null && chain.length > 0 ? chain : null;
     this.retryPolicy = c.retry_policy;
+    this.allowedClientSans = c.allowed_client_sans;
   }
 
   matches(path: string, headers: readonly string[]): boolean {

@@ -1,7 +1,11 @@
 // The main thread of `pillion proxy`: owns the config, the stat registry, the admin port and the data
 // planes (itself, or worker threads), reloads on SIGHUP or file change, restarts dead workers, and
 // runs the drain on SIGTERM or /quitquitquit.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unwatchFile, watch, watchFile, writeFileSync, type FSWatcher } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkPair } from '../front/tls-config.js';
+import { makeSelfSigned } from '../front/tls.js';
 import { createServer } from 'node:net';
 import { AdminServer, type AdminControl } from '../admin/server.js';
 import { loadConfig, type Overrides } from '../config/load.js';
@@ -36,6 +40,10 @@ export class Supervisor implements AdminControl {
   private readonly epoch = Date.now();
   private lastPlan!: Plan;
   private healthChecker: HealthChecker | null = null;
+  /** The development certificate (`tls.self_signed`), made once, in a private directory removed at exit. */
+  private selfSigned: { dir: string; cert: string; key: string } | null = null;
+  private readonly watchedCerts = new Set<string>();
+  private rotationTimer: NodeJS.Timeout | null = null;
   private config!: Config;
   private planes: Plane[] = [];
   private admin: AdminServer | null = null;
@@ -57,6 +65,7 @@ export class Supervisor implements AdminControl {
   /** Starts everything; resolves with the exit code when the proxy has stopped. */
   async run(): Promise<number> {
     this.config = loadConfig(this.opts.configFile, this.opts.overrides).config; // throws ConfigError
+    await this.prepareTls(this.config);
     await this.claimPorts(this.config);
     // The admin port first: it is bound exclusively, so a second pillion fails here before it has
     // touched any listener; /ready says PRE_INITIALIZING until the listeners are up.
@@ -73,6 +82,7 @@ export class Supervisor implements AdminControl {
     this.planes.push(new L4Plane(newStatBuffer(), this.registry)); // tcp_listeners, in this thread (src/l4/plane.ts)
     await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
     this.startHealthChecks(this.config, plan);
+    this.watchCertificates(this.config);
     this.started = true;
     this.installSignals();
     if (this.opts.watch && this.opts.configFile !== undefined) this.watchFile(this.opts.configFile);
@@ -87,7 +97,7 @@ export class Supervisor implements AdminControl {
         const cl = c.clusters.find((x) => x.name === name);
         return cl ? `${name} (${cl.endpoints.join(', ')})` : name;
       });
-      return `listener ${l.name} on http://${l.address}:${l.port} -> ${targets.join(', ')}`;
+      return `listener ${l.name} on ${l.tls === null ? 'http' : 'https'}://${l.address}:${l.port} -> ${targets.join(', ')}`;
     });
     return `pillion proxy: ${ls.join('; ')}; admin on http://${c.admin.address}:${this.adminPort}; ` +
       `${c.concurrency} worker${c.concurrency > 1 ? ' threads' : ' (main thread)'}; ` +
@@ -164,6 +174,78 @@ export class Supervisor implements AdminControl {
     this.healthChecker = hc;
   }
 
+  // --- TLS ---------------------------------------------------------------------------------------
+
+  /** Fills in the development certificate where a listener asks for one. */
+  private async prepareTls(config: Config): Promise<void> {
+    for (const l of config.listeners) {
+      if (l.tls === null || !l.tls.self_signed) continue;
+      if (this.selfSigned === null) {
+        const { cert, key, fingerprint } = await makeSelfSigned();
+        // uWS reads certificates from files only: a private directory, removed at exit.
+        const dir = mkdtempSync(join(tmpdir(), 'pillion-tls-'));
+        writeFileSync(join(dir, 'cert.pem'), cert, { mode: 0o600 });
+        writeFileSync(join(dir, 'key.pem'), key, { mode: 0o600 });
+        this.selfSigned = { dir, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+        process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+        log.warn(`TLS: self-signed development certificate for localhost, SHA-256 fingerprint ${fingerprint}`);
+      }
+      l.tls.cert_file = this.selfSigned.cert;
+      l.tls.key_file = this.selfSigned.key;
+    }
+  }
+
+  /**
+   * Certificate rotation: the files of every TLS listener are polled (stat, once a second: it sees
+   * renames and the symlink swap of a mounted Kubernetes Secret, where fs.watch does not). A changed
+   * set is checked pair by pair first; a broken pair is refused with a log line and a stat, and the
+   * old certificates keep serving.
+   */
+  private watchCertificates(config: Config): void {
+    const files = new Set<string>();
+    for (const l of config.listeners) {
+      if (l.tls === null || l.tls.self_signed) continue;
+      for (const p of [l.tls, ...l.tls.sni]) { files.add(p.cert_file); files.add(p.key_file); }
+      if (l.tls.ca_file !== null) files.add(l.tls.ca_file);
+    }
+    for (const f of this.watchedCerts) if (!files.has(f)) { unwatchFile(f); this.watchedCerts.delete(f); }
+    for (const f of files) {
+      if (this.watchedCerts.has(f)) continue;
+      this.watchedCerts.add(f);
+      watchFile(f, { interval: 1000, persistent: false }, (cur, prev) => {
+        if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+        // A cert and its key change one after the other: wait for both.
+        if (this.rotationTimer !== null) clearTimeout(this.rotationTimer);
+        this.rotationTimer = setTimeout(() => { this.rotationTimer = null; void this.rotateCertificates(); }, 300);
+      });
+    }
+  }
+
+  private async rotateCertificates(): Promise<void> {
+    if (this.draining) return;
+    for (const l of this.config.listeners) {
+      if (l.tls === null || l.tls.self_signed) continue;
+      for (const p of [l.tls, ...l.tls.sni]) {
+        const why = checkPair(p);
+        if (why !== null) {
+          this.mainStats[this.serverStats.tlsRotationRejected]++;
+          log.error('TLS rotation refused; the previous certificates keep serving', { listener: l.name, cert: p.cert_file, reason: why });
+          return;
+        }
+      }
+      l.tls_generation++;
+    }
+    try {
+      await Promise.all(this.planes.map((p) => p.apply(this.config, this.lastPlan)));
+    } catch (err) {
+      this.mainStats[this.serverStats.tlsRotationRejected]++;
+      log.error('TLS rotation failed; the previous certificates keep serving', { reason: (err as Error).message });
+      return;
+    }
+    this.mainStats[this.serverStats.tlsRotationSuccess]++;
+    log.info('TLS certificates reloaded');
+  }
+
   // --- reload ------------------------------------------------------------------------------------
 
   /** Validates first; a bad config is refused with the reason in the log, and the old one keeps serving. */
@@ -172,7 +254,10 @@ export class Supervisor implements AdminControl {
     let next: Config;
     try {
       next = loadConfig(this.opts.configFile, this.opts.overrides).config;
+      await this.prepareTls(next);
       for (const l of next.listeners) {
+        const prev = this.config.listeners.find((o) => o.name === l.name);
+        if (prev !== undefined) l.tls_generation = prev.tls_generation;
         const old = this.config.listeners.find((o) => o.name === l.name && o.address === l.address);
         // Keep a port that was picked at start (port 0), and claim new ones.
         if (old !== undefined && (l.port === 0 || l.port === old.port)) l.port = old.port;
@@ -185,6 +270,7 @@ export class Supervisor implements AdminControl {
       const plan = this.plan(next);
       await Promise.all(this.planes.map((p) => p.apply(next, plan)));
       this.startHealthChecks(next, plan);
+      this.watchCertificates(next);
     } catch (err) {
       this.mainStats[this.serverStats.reloadRejected]++;
       log.error(`config reload (${reason}) refused; the previous config keeps serving`, { reason: (err as Error).message });
@@ -247,6 +333,7 @@ export class Supervisor implements AdminControl {
     log.info(`draining (${reason})`, { drain_time_ms: drainTime, drain_timeout_ms: drainTimeout });
     this.watcher?.close();
     this.healthChecker?.stop();
+    for (const f of this.watchedCerts) unwatchFile(f);
     await Promise.all(this.planes.map((p) => p.startDrain()));
     await sleep(drainTime);
     await Promise.all(this.planes.map((p) => p.stopListening()));
@@ -254,6 +341,7 @@ export class Supervisor implements AdminControl {
     if (!idle) log.warn('drain timeout: closing requests still in flight');
     await Promise.all(this.planes.map((p) => p.close()));
     await this.admin?.close();
+    if (this.selfSigned !== null) rmSync(this.selfSigned.dir, { recursive: true, force: true });
     log.info('stopped');
     this.resolveStopped(0);
   }

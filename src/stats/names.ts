@@ -32,6 +32,9 @@ export const LISTENER_STATS = {
   rqDirect: c('downstream_rq_direct_response', 'Requests answered by a direct_response route'),
   rqDrainClose: c('downstream_cx_drain_close', 'Responses that closed the connection because the proxy is draining'),
   rqUpstreamReset: c('downstream_rq_upstream_reset', 'Responses cut short because the upstream failed mid-body'),
+  rqClientCertForbidden: c('downstream_rq_client_cert_forbidden', "Requests refused with 403: the client certificate's SAN is not allowed on the route"),
+  tlsError: c('ssl.connection_error', 'TLS handshakes that failed (node front: plain HTTP, missing or untrusted client certificate)'),
+  tlsNoCertificate: c('ssl.no_certificate', 'mTLS connections without a verified client certificate (optional mode)'),
 } as const satisfies Record<string, StatTemplate>;
 
 /** Per cluster (Envoy's upstream stats), scope `cluster.<cluster>`. */
@@ -70,6 +73,8 @@ export const SERVER_STATS = {
   reloadSuccess: c('pillion.config.reload_success', 'Config reloads applied'),
   reloadRejected: c('pillion.config.reload_rejected', 'Config reloads refused (the old config kept serving)'),
   workerRestarts: c('pillion.server.worker_restarts', 'Worker threads restarted after they died'),
+  tlsRotationSuccess: c('pillion.tls.rotation_success', 'Certificate files changed and loaded'),
+  tlsRotationRejected: c('pillion.tls.rotation_rejected', 'Certificate files changed but refused (the previous certificate keeps serving)'),
 } as const satisfies Record<string, StatTemplate>;
 
 export type ListenerStats = { readonly [K in keyof typeof LISTENER_STATS]: number };

@@ -8,6 +8,7 @@
 //   - outlier detection: per thread (each worker ejects on what it saw itself), with the ejection also
 //     flagged in shared memory for /clusters;
 //   - the list of endpoints a request may go to is rebuilt only when health or ejections change.
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Pool as PoolType } from 'undici';
 import type { ClusterConfig } from '../config/types.js';
@@ -219,7 +220,7 @@ export class Cluster {
 }
 
 function poolKey(c: ClusterConfig, origin: string): string {
-  return `${c.name}|${origin}|${c.max_connections}|${c.circuit_breakers.max_connections}|${c.connect_timeout_ms}|${c.idle_timeout_ms}`;
+  return `${c.name}|${origin}|${JSON.stringify(c.tls)}|${c.max_connections}|${c.circuit_breakers.max_connections}|${c.connect_timeout_ms}|${c.idle_timeout_ms}`;
 }
 
 /**
@@ -253,10 +254,19 @@ export function buildClusters(
 }
 
 function newPool(origin: string, c: ClusterConfig, s: ClusterStats, stats: Float64Array): Pool {
+  const t = c.tls;
   const pool = new Pool(origin, {
     connections: Math.min(c.max_connections, c.circuit_breakers.max_connections),
     pipelining: 1,
-    connect: { timeout: c.connect_timeout_ms },
+    // TLS to https:// endpoints: SNI is the endpoint's host unless `servername` says otherwise.
+    connect: t === null ? { timeout: c.connect_timeout_ms } : {
+      timeout: c.connect_timeout_ms,
+      ca: t.ca_file === null ? undefined : readFileSync(t.ca_file),
+      cert: t.cert_file === null ? undefined : readFileSync(t.cert_file),
+      key: t.key_file === null ? undefined : readFileSync(t.key_file),
+      servername: t.servername ?? undefined,
+      rejectUnauthorized: t.reject_unauthorized,
+    },
     keepAliveTimeout: c.idle_timeout_ms,
     keepAliveMaxTimeout: Math.max(c.idle_timeout_ms, 1000),
   });
