@@ -17,6 +17,8 @@ export interface RunRecord {
   originCpuUsPerReq: number | null;
   /** CPU used on the proxy's core by processes other than the proxy and the origin, % of the window (other work on a shared machine). */
   otherCpuPct: number | null;
+  /** The proxy process exited before the bench stopped it (crash, or a signal from outside). */
+  proxyExitedEarly: boolean;
   /** Anything odd about the proxy process in this case (crash, slow stop). */
   notes: string[];
 }
