@@ -9,7 +9,23 @@ import type { MetricSet } from './exposition.js';
  */
 export interface Collector {
   readonly name: string;
-  update(out: MetricSet): void | Promise<void>;
+  update(out: MetricSet, memo: ScrapeMemo): void | Promise<void>;
+}
+
+/**
+ * Values computed once per scrape and shared by collectors: /proc/stat feeds both cpu and stat,
+ * and on a big host (hundreds of CPUs, thousands of IRQ columns) generating it is the most
+ * expensive read of the scrape. A failed computation is not cached: each caller sees the error.
+ */
+export class ScrapeMemo {
+  private readonly values = new Map<string, unknown>();
+
+  get<T>(key: string, compute: () => T): T {
+    if (this.values.has(key)) return this.values.get(key) as T;
+    const v = compute();
+    this.values.set(key, v);
+    return v;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 // One scrape: run the chosen collectors side by side, then add node_exporter's per-collector
 // duration and success gauges. A collector that throws is logged and reported as success 0;
 // it never takes the scrape down with it.
-import { NoDataError, type Collector } from './collector.js';
+import { NoDataError, ScrapeMemo, type Collector } from './collector.js';
 import { MetricDesc, MetricSet } from './exposition.js';
 import type { Logger } from './logger.js';
 
@@ -10,17 +10,18 @@ const successDesc = new MetricDesc('node_scrape_collector_success', 'node_export
 
 export async function scrape(collectors: readonly Collector[], logger: Logger): Promise<MetricSet> {
   const out = new MetricSet();
-  await Promise.all(collectors.map((c) => runOne(c, out, logger)));
+  const memo = new ScrapeMemo();
+  await Promise.all(collectors.map((c) => runOne(c, out, memo, logger)));
   return out;
 }
 
-async function runOne(c: Collector, out: MetricSet, logger: Logger): Promise<void> {
+async function runOne(c: Collector, out: MetricSet, memo: ScrapeMemo, logger: Logger): Promise<void> {
   const start = performance.now();
   let success = 1;
   try {
     // Await only a real promise: `await` on a sync collector's undefined would yield until every
     // later collector has run, and its duration would include theirs.
-    const pending = c.update(out);
+    const pending = c.update(out, memo);
     if (pending !== undefined) await pending;
   } catch (err) {
     success = 0;

@@ -2,7 +2,7 @@
 // CPUs from /sys (node_exporter collector/cpu_linux.go; same names, labels and help texts).
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isNotFound, procPath, readOptional, readText, readUint, sysPath, type Collector } from '../collector.js';
+import { isNotFound, procPath, readOptional, readText, readUint, sysPath, ScrapeMemo, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { Logger } from '../logger.js';
 import { compileFlagRegex } from '../device-filter.js';
@@ -51,9 +51,9 @@ export class CpuCollector implements Collector {
     this.bugsInclude = cpuBugsInclude ? compileFlagRegex('collector.cpu.info.bugs-include', cpuBugsInclude) : undefined;
   }
 
-  update(out: MetricSet): void {
+  update(out: MetricSet, memo: ScrapeMemo = new ScrapeMemo()): void {
     if (this.ctx.opts.cpuInfo) addCpuInfo(out, parseCpuinfo(readText(procPath(this.ctx.paths, 'cpuinfo'))), this.flagsInclude, this.bugsInclude);
-    const stat = parseProcStat(readText(procPath(this.ctx.paths, 'stat')));
+    const stat = memo.get('proc/stat', () => parseProcStat(readText(procPath(this.ctx.paths, 'stat'))));
     for (const [id, now] of stat.cpus) {
       const t = this.monotonic(id, now);
       const cpu = String(id);

@@ -1,6 +1,6 @@
 // stat: boot time, context switches, forks, interrupts, runnable/blocked processes and (with
 // --collector.stat.softirq) softirqs per vector, from /proc/stat (node_exporter collector/stat_linux.go).
-import { procPath, readText, type Collector } from '../collector.js';
+import { procPath, readText, ScrapeMemo, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import { parseProcStat, SOFTIRQ_VECTORS } from '../procfs/proc-stat.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
@@ -17,8 +17,8 @@ export class StatCollector implements Collector {
   readonly name = 'stat';
   constructor(private readonly ctx: CollectorContext) {}
 
-  update(out: MetricSet): void {
-    const stat = parseProcStat(readText(procPath(this.ctx.paths, 'stat')));
+  update(out: MetricSet, memo: ScrapeMemo = new ScrapeMemo()): void {
+    const stat = memo.get('proc/stat', () => parseProcStat(readText(procPath(this.ctx.paths, 'stat'))));
     out.add(intrDesc, stat.interrupts);
     out.add(ctxtDesc, stat.contextSwitches);
     out.add(forksDesc, stat.forks);
