@@ -71,6 +71,24 @@ test('HTTP source: unchanged config costs a 304, not a download', async () => {
   }
 });
 
+test('HTTP source without ETag: If-Modified-Since alone earns the 304', async () => {
+  const centre = new ConfigCentre();
+  centre.sendEtag = false;
+  const url = await centre.start();
+  try {
+    const dir = await tempDir('cs-ims');
+    centre.set('{"v":1}');
+    const { sync } = makeSync(new HttpSource({ url, timeoutMs: 2000, maxBytes: 1 << 20 }), join(dir, 'a.json'));
+    assert.equal(await sync.syncOnce(), 'updated');
+    assert.equal(await sync.syncOnce(), 'not_modified');
+    centre.set('{"v":2}');
+    assert.equal(await sync.syncOnce(), 'updated');
+    assert.deepEqual([centre.full, centre.notModified], [2, 1]);
+  } finally {
+    await centre.stop();
+  }
+});
+
 test('a bad config is refused and the last good one stays', async () => {
   const centre = new ConfigCentre();
   const url = await centre.start();

@@ -76,6 +76,8 @@ export class ConfigCentre {
   notModified = 0;
   failNext = 0;
   requiredAuth: string | null = null;
+  /** false: serve Last-Modified only, so only If-Modified-Since can produce a 304. */
+  sendEtag = true;
   readonly seenAuth: string[] = [];
   private server: Server | null = null;
   port = 0;
@@ -102,16 +104,18 @@ export class ConfigCentre {
       return;
     }
     const etag = this.etag();
-    const inm = req.headers['if-none-match'];
+    const inm = this.sendEtag ? req.headers['if-none-match'] : undefined;
     const ims = req.headers['if-modified-since'];
     const fresh = inm !== undefined ? inm === etag : ims !== undefined && new Date(ims).getTime() >= Math.floor(this.lastModified.getTime() / 1000) * 1000;
     if (fresh) {
       this.notModified++;
-      res.writeHead(304, { etag }).end();
+      res.writeHead(304, this.sendEtag ? { etag } : {}).end();
       return;
     }
     this.full++;
-    res.writeHead(200, { etag, 'last-modified': this.lastModified.toUTCString(), 'content-type': 'application/json' }).end(this.body);
+    const headers: Record<string, string> = { 'last-modified': this.lastModified.toUTCString(), 'content-type': 'application/json' };
+    if (this.sendEtag) headers.etag = etag;
+    res.writeHead(200, headers).end(this.body);
   }
 
   async start(): Promise<string> {
