@@ -28,7 +28,7 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
     else if (c.has('hosts')) legacyHosts(c, out);
   } else {
     c.get('type')!.dropSelf(`cluster type ${type}: pillion has no service discovery client; the cluster has no endpoints (503)`);
-    c.skip('eds_cluster_config');
+    c.skip('eds_cluster_config', 'ignore_health_on_host_removal'); // EDS settings: the cluster has no EDS here
     if (la !== undefined) la.dropSelf('load_assignment of a non-static cluster');
   }
   if (c.has('cluster_type')) c.get('cluster_type')!.dropSelf('custom cluster type: pillion has static endpoints only; the cluster has no endpoints (503)');

@@ -227,7 +227,8 @@ export class Node {
   /** Reports one field as not carried over (when present). */
   drop(name: string, reason: string, unsafe = false): void {
     const n = this.get(name);
-    if (n !== undefined) n.dropSelf(reason, unsafe);
+    // An empty message (`common_lb_config: {}`) sets nothing: Envoy's defaults, nothing to carry.
+    if (n !== undefined && !(n.isMap() && n.keys().length === 0)) n.dropSelf(reason, unsafe);
   }
 
   dropSelf(reason: string, unsafe = false): void {

@@ -16,7 +16,7 @@ export function downstreamTls(socket: Node): void {
   const typed = socket.get('typed_config');
   const mtls = typed?.get('require_client_certificate')?.value === true;
   socket.dropSelf(
-    `downstream TLS: pillion terminates no TLS yet (issue 4): this listener would serve plain HTTP${mtls ? ' and accept clients without a certificate (require_client_certificate)' : ''}`,
+    `downstream TLS: pillion terminates no TLS yet (issue 4): this listener would accept plaintext connections${mtls ? ' and clients without a certificate (require_client_certificate)' : ''}`,
     true,
   );
 }
