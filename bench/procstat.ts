@@ -140,9 +140,12 @@ export function coreSeconds(core: number): { busy: number; total: number } | nul
       .find((l) => l.startsWith(`cpu${core} `));
     if (line === undefined) return null;
     // user nice system idle iowait irq softirq steal ...
+    // busy leaves out irq and softirq: the kernel may account the loopback network work of our own
+    // traffic there rather than to the processes, and it would then read as someone else's load.
+    // steal (the hypervisor running someone else) counts.
     const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
-    return { busy: busy / clkTck, total: (busy + f[3] + f[4]) / clkTck };
+    const busy = f[0] + f[1] + f[2] + (f[7] ?? 0);
+    return { busy: busy / clkTck, total: (busy + f[3] + f[4] + f[5] + f[6]) / clkTck };
   } catch {
     return null;
   }
