@@ -158,6 +158,8 @@ export function spawnProxy(opts: ProxyOptions = {}): Proxy {
   if (opts.config === undefined && !has('--listen')) args.push('--listen', '127.0.0.1:0');
   if (!has('--admin') && (opts.config === undefined || !/^admin:/m.test(opts.config))) args.push('--admin', '127.0.0.1:0');
   if (!has('--drain-time')) args.push('--drain-time', opts.drainTime ?? '0ms');
+  // A test that leaves a request hanging must not wait the default 30 s to stop.
+  if (!has('--drain-timeout')) args.push('--drain-timeout', '2s');
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
