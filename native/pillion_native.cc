@@ -87,14 +87,17 @@ napi_value OriginalDst(napi_env env, napi_callback_info info) {
   sockaddr_storage dst{};
   len = sizeof dst;
   int rc;
-  if (local.ss_family == AF_INET6) {
+  // An IPv4 connection accepted on a dual-stack IPv6 socket (::ffff:a.b.c.d) was tracked as IPv4.
+  bool v6 = local.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+  if (v6) {
     rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &dst, &len);
   } else {
     rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &dst, &len);
   }
   if (rc != 0) {
-    // ENOENT: conntrack has no NAT entry for it, i.e. the connection was not redirected.
-    if (errno == ENOENT) {
+    // ENOENT: conntrack has no NAT entry for it; ENOPROTOOPT: conntrack is not even loaded for this
+    // family. Either way the connection was not redirected.
+    if (errno == ENOENT || errno == ENOPROTOOPT) {
       napi_value nul;
       napi_get_null(env, &nul);
       return nul;

@@ -12,7 +12,9 @@ import { log } from '../util/log.js';
 import { TcpCluster } from './cluster.js';
 import type { TcpListenerConfig } from './config.js';
 import { HttpL7 } from './http-l7.js';
-import { nativeStatus, spliceAvailable } from './native.js';
+import { nativeStatus, NativeUnavailableError, spliceAvailable } from './native.js';
+// A cycle (the supervisor imports this module), harmless: StartError is only used at run time.
+import { StartError } from '../proxy/supervisor.js';
 import { TcpProxyListener } from './tcp-proxy.js';
 
 export class L4Plane implements Plane {
@@ -46,7 +48,12 @@ export class L4Plane implements Plane {
       }
       const http = lc.original_dst && lc.http === 'l7' ? new HttpL7(this.stats, this.registry.listener(lc.stat_prefix)) : null;
       const l = TcpProxyListener.create(lc, clusters, this.stats, this.registry, http);
-      const port = await l.start();
+      const port = await l.start().catch((err: NodeJS.ErrnoException) => {
+        // Exit 1 with the reason (not a stack): a port taken, or transparent mode without the addon.
+        throw new StartError(err instanceof NativeUnavailableError ? `tcp listener ${lc.name}: ${err.message}`
+          : err.code === 'EADDRINUSE' ? `tcp listener ${lc.name}: ${lc.address}:${lc.port} is already in use`
+          : `tcp listener ${lc.name}: cannot listen on ${lc.address}:${lc.port}: ${err.message}`);
+      });
       const routes = [lc.cluster && `cluster ${lc.cluster}`, lc.sni.length > 0 && `${lc.sni.length} sni route(s)`,
         lc.original_dst && `original destination${lc.passthrough ? ' (passthrough)' : ''}${http ? ', HTTP at L7' : ''}`].filter(Boolean);
       log.info(`tcp listener ${lc.name} on ${lc.address}:${port} -> ${routes.join(', ')}; ${l.useSplice ? 'splice' : 'stream piping'}`);
