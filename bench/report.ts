@@ -202,7 +202,8 @@ export function markdown(h: Header, rows: SummaryRow[], skipped: { id: string; r
   for (const s of skipped) md.push(`- **${s.id}**: skipped: ${s.reason}`);
   if (notes.length > 0) {
     md.push('', '## Notes from this run', '');
-    for (const n of notes) md.push(`- ${n}`);
+    // Notes quote process output: one line each, so the list stays a list.
+    for (const n of notes) md.push(`- ${n.replace(/\s*\n\s*/g, ' | ')}`);
   }
   md.push('');
   return md.join('\n');
