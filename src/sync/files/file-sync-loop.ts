@@ -24,6 +24,8 @@ export class FileSyncLoop {
   private readonly waker = new Waker();
   private stopping = false;
   private failures = 0;
+  /** Consecutive rounds that left files to retry (unstable or failed). */
+  private retryStreak = 0;
   private readonly roundFailures: Counter;
 
   constructor(private readonly sync: FileSync, private readonly opts: LoopOptions, private readonly log: Logger, registry: Registry) {
@@ -50,9 +52,16 @@ export class FileSyncLoop {
       if (this.stopping) break;
       let delay: number;
       if (report === null) delay = backoffDelay(this.failures, o.backoffBaseMs, o.backoffMaxMs);
-      // Files skipped as still-being-written are retried soon, not a whole interval later.
-      else if (report.unstable.length > 0 || report.failed.length > 0) delay = Math.min(o.intervalMs, backoffDelay(1, o.backoffBaseMs, o.backoffMaxMs));
-      else delay = jitteredInterval(o.intervalMs, o.jitter);
+      else if (report.unstable.length > 0 || report.failed.length > 0) {
+        // Files skipped as still-being-written are retried soon, not a whole interval later; but a
+        // file that is *always* being written (an active log) must not turn this into a full rescan
+        // every few seconds, so the retries back off, up to the interval.
+        this.retryStreak++;
+        delay = Math.min(o.intervalMs, backoffDelay(this.retryStreak, o.backoffBaseMs, o.backoffMaxMs));
+      } else {
+        this.retryStreak = 0;
+        delay = jitteredInterval(o.intervalMs, o.jitter);
+      }
       const woken = await this.waker.sleep(delay);
       // A save usually fires a burst of events: wait one debounce so the burst becomes one round.
       if (woken && !this.stopping && o.mode === 'on-change') await this.waker.sleep(o.debounceMs);
