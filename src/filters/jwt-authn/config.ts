@@ -63,7 +63,7 @@ export interface JwtAuthnConfig {
   allow_missing: boolean;
   /** Claim -> accepted values; a verified token that fails one gets 403. */
   required_claims: Record<string, string[]>;
-  /** Verified tokens kept (least recently used evicted first). */
+  /** Verified tokens kept (second-chance eviction: see token-cache.ts). */
   cache_max_entries: number;
 }
 

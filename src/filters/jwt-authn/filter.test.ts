@@ -247,13 +247,28 @@ test('a client that leaves during verification gets no reply and no resume', asy
   assert.equal(stat('cacheMiss'), 1);
 });
 
-test('the verified-token cache is bounded (least recently used evicted)', async () => {
+test('concurrent requests with one new token share one check', async () => {
+  const { f, stat } = make(BASE);
+  const token = await sign(rsa, GOOD);
+  const runs = [run(f, bearer(token)), run(f, bearer(token)), run(f, bearer(token))];
+  assert.equal((f as unknown as { pending: Map<string, unknown> }).pending.size, 1);
+  for (const r of await Promise.all(runs)) assert.equal(r.status, 200);
+  assert.equal((f as unknown as { pending: Map<string, unknown> }).pending.size, 0);
+  assert.deepEqual([stat('cacheMiss'), stat('allowed')], [3, 3]);
+  assert.equal((await run(f, bearer(token))).sync, true);
+});
+
+test('the verified-token cache is bounded; a token used since it was cached gets a second chance', async () => {
   const { f, stat } = make({ ...BASE, cache_max_entries: 2 });
-  const tokens = await Promise.all(['a', 'b', 'c'].map((sub) => sign(rsa, { ...GOOD, sub })));
-  for (const t of tokens) await run(f, bearer(t));
-  assert.equal((await run(f, bearer(tokens[2]!))).sync, true);
-  assert.equal((await run(f, bearer(tokens[0]!))).sync, false, 'the oldest was evicted');
-  assert.deepEqual([stat('cacheMiss'), stat('cacheHit')], [4, 1]);
+  const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((sub) => sign(rsa, { ...GOOD, sub })));
+  await run(f, bearer(a!));
+  await run(f, bearer(b!));
+  assert.equal((await run(f, bearer(a!))).sync, true, 'a hit marks a as used');
+  await run(f, bearer(c!)); // full: b (unused) goes, a (used) stays
+  assert.equal((await run(f, bearer(a!))).sync, true);
+  assert.equal((await run(f, bearer(c!))).sync, true);
+  assert.equal((await run(f, bearer(b!))).sync, false, 'b was evicted');
+  assert.deepEqual([stat('cacheMiss'), stat('cacheHit')], [4, 3]);
 });
 
 /** A JWKS server whose keys the test swaps; counts its requests. */

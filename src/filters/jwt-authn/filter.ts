@@ -3,20 +3,23 @@
 // `WWW-Authenticate: Bearer` when it is missing (RFC 6750 3.1: no error code then), 401 with
 // `Bearer error="invalid_token"` when it is invalid, 403 when it is valid but lacks a required claim.
 //
-// Hot path: tokens that verified are kept, by token string, in a bounded LRU until their exp (+ skew).
+// Hot path: tokens that verified are kept, by token string, in a bounded cache until their exp (+ skew).
 // A hit decides synchronously (Continue, or a 403 reply) with no promise; a miss returns Stop, verifies
 // with jose, and then resumes the chain or replies, unless the client has gone meanwhile.
 import { createHash } from 'node:crypto';
 import { jwtVerify, type FlattenedJWSInput, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
-import { BoundedMap } from '../common/bounded-map.js';
 import { log } from '../../util/log.js';
 import type { JwtAuthnConfig } from './config.js';
 import { KeySet, RemoteJwks, remoteJwks, type KeyHeader } from './keys.js';
+import { TokenCache } from './token-cache.js';
 
 /** A token that verified: what every later request with the same token needs, computed once. */
 interface Verified {
+  used: boolean;
+  /** The whole token: the cache is keyed by its tail only. */
+  token: string;
   claims: Record<string, unknown>;
   /** Cache expiry (ms since the epoch): exp + clock skew, or a default for tokens without exp. */
   expiresAt: number;
@@ -33,12 +36,26 @@ const NO_EXP_CACHE_MS = 300_000;
 /** Header values must not carry control characters (they would split or break the request). */
 const BAD_HEADER_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+/**
+ * The verified-token cache is keyed by the last characters of the token (its signature's), and a hit
+ * must equal the whole token. V8 hashes every fresh string it looks up, and hashing a whole
+ * 500-1000 character JWT made each lookup cost ~2 us; 24 characters of a signature are as unique and
+ * cost next to nothing. A different token with the same tail is a miss (then verified like any other);
+ * only a valid token is ever stored, so a forged one cannot displace a cached entry.
+ */
+const CACHE_KEY_CHARS = 24;
+function cacheKey(token: string): string {
+  return token.length <= CACHE_KEY_CHARS ? token : token.slice(token.length - CACHE_KEY_CHARS);
+}
+
 /** Which source the last extract() found the token in (headers first, then params). Read synchronously. */
 let foundSource = -1;
 
 export class JwtAuthnFilter implements Filter {
   readonly name = 'jwt_authn';
-  private readonly cache: BoundedMap<string, Verified>;
+  private readonly cache: TokenCache<Verified>;
+  /** Checks in flight, by token; bounded by the requests in flight. */
+  private readonly pending = new Map<string, Promise<Verified>>();
   private readonly getKey: JWTVerifyGetKey;
   private readonly verifyOptions: JWTVerifyOptions;
   private readonly claimPaths: string[][];
@@ -66,7 +83,7 @@ export class JwtAuthnFilter implements Filter {
     this.sCacheHit = h.cacheHit!;
     this.sCacheMiss = h.cacheMiss!;
     this.sCorsBypassed = h.corsBypassed!;
-    this.cache = new BoundedMap(c.cache_max_entries);
+    this.cache = new TokenCache(c.cache_max_entries);
     this.skewMs = c.clock_skew_s * 1000;
     this.claimPaths = c.claim_to_headers.map((x) => x.claim.split('.'));
     this.claimHeaders = c.claim_to_headers.map((x) => x.header);
@@ -128,16 +145,25 @@ export class JwtAuthnFilter implements Filter {
       return FilterStatus.Stop;
     }
     const now = this.now();
-    const hit = this.cache.get(token);
-    if (hit !== undefined) {
+    const key = cacheKey(token);
+    const hit = this.cache.get(key);
+    if (hit !== undefined && hit.token === token) {
       if (hit.expiresAt > now) {
         stats[this.sCacheHit]++;
         return this.accept(ctx, hit, source);
       }
-      this.cache.delete(token);
+      this.cache.delete(key);
     }
     stats[this.sCacheMiss]++;
-    this.verify(token, now)
+    // A burst of requests with one new token (a client opening many connections) shares one check.
+    let pending = this.pending.get(token);
+    if (pending === undefined) {
+      pending = this.verify(token, now);
+      this.pending.set(token, pending);
+      const forget = () => { this.pending.delete(token); };
+      pending.then(forget, forget);
+    }
+    pending
       .then((v) => this.verified(ctx, token, source, v), (err: unknown) => this.failed(ctx, err))
       .catch(chainThrew);
     return FilterStatus.Stop;
@@ -184,6 +210,8 @@ export class JwtAuthnFilter implements Filter {
     for (const [name, accepted] of this.required) if (!claimHas(claims[name], name, accepted)) forbidden = true;
     const exp = typeof payload.exp === 'number' ? payload.exp * 1000 + this.skewMs : now + NO_EXP_CACHE_MS;
     return {
+      used: false,
+      token,
       claims,
       expiresAt: exp,
       headers,
@@ -193,7 +221,7 @@ export class JwtAuthnFilter implements Filter {
   }
 
   private verified(ctx: StreamContext, token: string, source: number, v: Verified): void {
-    this.cache.set(token, v);
+    this.cache.set(cacheKey(token), v);
     if (ctx.done) return; // the client went away while we verified
     if (this.accept(ctx, v, source) === FilterStatus.Continue) ctx.resume();
   }

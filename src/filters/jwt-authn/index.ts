@@ -16,7 +16,7 @@ export const jwtAuthn: FilterModule<JwtAuthnConfig> = {
     forbidden: c('forbidden', 'Requests refused with 403: valid token without a required claim (also counted in denied)'),
     missing: c('missing', 'Requests without a token (refused, or let through where allow_missing)'),
     cacheHit: c('jwt_cache_hit', 'Tokens found in the verified-token cache (no signature check)'),
-    cacheMiss: c('jwt_cache_miss', 'Tokens verified with a signature check'),
+    cacheMiss: c('jwt_cache_miss', 'Requests whose token was not in the cache: checked (or waiting for a check of the same token)'),
     corsBypassed: c('cors_preflight_bypassed', 'CORS preflight requests let through without a token (bypass_cors_preflight)'),
     jwksFetchSuccess: c('jwks_fetch_success', 'JWKS fetched from jwks_uri'),
     jwksFetchFailed: c('jwks_fetch_failed', 'JWKS fetches that failed (the previous keys, if any, stay in use)'),
