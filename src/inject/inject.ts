@@ -347,7 +347,7 @@ function parse(text: string): { docs: Document[]; pieces: string[] } {
 function render(docs: Document[], pieces: string[], changed: Set<Document>): string {
   return docs.map((d, i) => {
     if (!changed.has(d)) return pieces[i]!;
-    const s = String(d);
+    const s = d.toString({ lineWidth: 0 }); // no re-folding of long strings
     return s.endsWith('\n') ? s : `${s}\n`;
   }).join('');
 }
