@@ -77,10 +77,10 @@ test('on-change mode: a new file is copied without waiting for the rescan', asyn
   const { source, dest } = await dirs();
   const run = runCli(['file-sync', '--source', source, '--dest', dest, '--mode', 'on-change', '--rescan', '1h', '--settle', '50ms', '--status-addr', 'off']);
   try {
-    await waitFor('first round', () => run.stderr().includes('first round done'), 5000);
+    await waitFor('first round', () => run.stderr().includes('first round done'), 10_000);
     await mkdir(join(source, 'sub'));
     await writeFile(join(source, 'sub', 'new.txt'), 'hello');
-    await waitFor('copied on change', () => existsSync(join(dest, 'sub', 'new.txt')), 5000);
+    await waitFor('copied on change', () => existsSync(join(dest, 'sub', 'new.txt')), 10_000);
     assert.equal(await readFile(join(dest, 'sub', 'new.txt'), 'utf8'), 'hello');
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());
@@ -96,7 +96,7 @@ test('SIGHUP means "sync now", not "die"', async () => {
     await waitFor('first round', () => run.stderr().includes('first round done'));
     await writeFile(join(source, 'x.txt'), 'x');
     run.child.kill('SIGHUP');
-    await waitFor('copied after HUP', () => existsSync(join(dest, 'x.txt')), 5000);
+    await waitFor('copied after HUP', () => existsSync(join(dest, 'x.txt')), 10_000);
     run.child.kill('SIGTERM');
     assert.equal(await run.exited, 0, run.stderr());
   } finally {

@@ -13,7 +13,7 @@ import { PathFilter } from '../../src/sync/files/glob.js';
 import type { Manifest } from '../../src/sync/files/manifest.js';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { captureLogger, promtoolCheck, tempDir } from './helpers.js';
+import { captureLogger, promtoolCheck, tempDir, waitFor } from './helpers.js';
 
 const READER = fileURLToPath(new URL('./reader.js', import.meta.url));
 
@@ -147,7 +147,7 @@ test('deletion propagation: only our copies, only with --delete, never from an e
 });
 
 test('a file still being written is not copied; it is copied whole once the writer stops', async () => {
-  const { source, dest, sync, registry } = await setup({ settleMs: 250 });
+  const { source, dest, sync, registry } = await setup({ settleMs: 400 });
   await put(source, 'steady.txt', 'steady');
   const growing = join(source, 'growing.log');
   await writeFile(growing, '');
@@ -158,6 +158,9 @@ test('a file still being written is not copied; it is copied whole once the writ
   `], { stdio: 'inherit' });
   let writing = true;
   const writerDone = new Promise<void>((r) => writer.on('exit', () => { writing = false; r(); }));
+  // Rounds start once the writer is writing (node can take a second to start on a loaded machine;
+  // until then the empty file is not "being written" and copying it would be right).
+  await waitFor('the writer\'s first line', async () => (await stat(growing)).size > 0 || !writing);
   let rounds = 0;
   const copiedSizes: number[] = [];
   const collect = async (): Promise<void> => {

@@ -21,7 +21,7 @@ export function captureLogger(component: string): { log: Logger; lines: string[]
   return { log: createLogger(component, { level: 'debug', write: (l) => { lines.push(l); } }), lines };
 }
 
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
