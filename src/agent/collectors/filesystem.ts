@@ -27,8 +27,11 @@ export interface Mount {
   device: string;
   mountPoint: string;
   fsType: string;
-  /** Per-mount options (field 6), where "ro" lives. */
-  options: string[];
+  /**
+   * Read-only as node_exporter 1.5 saw it in /proc/mounts, whose "ro" means the mount *or* its
+   * superblock is read-only; mountinfo splits the two (per-mount field 6, super options last).
+   */
+  readOnly: boolean;
 }
 
 /** Undoes the octal escapes the kernel applies to mountinfo paths (\040 space, \011 tab, \134 backslash...). */
@@ -48,7 +51,7 @@ export function parseMountinfo(text: string): Mount[] {
       device: unescapeOctal(f[sep + 2]!),
       mountPoint: unescapeOctal(f[4]!),
       fsType: f[sep + 1]!,
-      options: f[5]!.split(','),
+      readOnly: f[5]!.split(',').includes('ro') || (f[sep + 3] ?? '').split(',').includes('ro'),
     });
   }
   return mounts;
@@ -99,7 +102,7 @@ export class FilesystemCollector implements Collector {
         out.add(availDesc, st.bavail * st.bsize, ...lv);
         out.add(filesDesc, st.files, ...lv);
         out.add(filesFreeDesc, st.ffree, ...lv);
-        out.add(readonlyDesc, m.options.includes('ro') ? 1 : 0, ...lv);
+        out.add(readonlyDesc, m.readOnly ? 1 : 0, ...lv);
       }));
     }
     await Promise.all(pending);

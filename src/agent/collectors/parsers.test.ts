@@ -57,9 +57,10 @@ describe('kernel file parsers', () => {
   });
 
   it('mountinfo: optional fields, octal escapes, and --path.rootfs stripping', () => {
-    const m = parseMountinfo('36 35 98:0 /mnt1 /mnt\\040with\\011tab rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n37 35 0:5 / /ro ro - nfs srv:/x rw\n');
-    assert.deepEqual(m[0], { device: '/dev/root', mountPoint: '/mnt with\ttab', fsType: 'ext3', options: ['rw', 'noatime'] });
-    assert.deepEqual(m[1]!.options, ['ro']);
+    const m = parseMountinfo('36 35 98:0 /mnt1 /mnt\\040with\\011tab rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n37 35 0:5 / /ro ro - nfs srv:/x rw\n38 35 0:6 / /sbro rw - ext4 /dev/sdc ro,relatime\n');
+    assert.deepEqual(m[0], { device: '/dev/root', mountPoint: '/mnt with\ttab', fsType: 'ext3', readOnly: false });
+    assert.equal(m[1]!.readOnly, true, 'read-only mount');
+    assert.equal(m[2]!.readOnly, true, 'read-only superblock under a rw mount');
     assert.throws(() => parseMountinfo('1 2 3\n'), /malformed/);
     assert.equal(stripRootfs('/host', '/host/boot'), '/boot');
     assert.equal(stripRootfs('/host', '/host'), '/');
