@@ -23,7 +23,7 @@ export interface InjectOptions {
   image: string;
   legacy: boolean;
   configMap: string | null;
-  /** The app's port; null: the first TCP port the workload's containers declare, else 8080. */
+  /** The app's port; null: the TCP port named http (or http-*), else 8080, else the first declared, else 8080. */
   port: number | null;
 }
 
@@ -177,22 +177,23 @@ function injectWorkload(w: Workload, opts: InjectOptions, notes: string[]): Rewi
   }
 
   const portNames = new Set<string>();
-  let app: [number, number] | null = null;
-  let appPort = opts.port;
+  const tcp: { ci: number; pi: number; port: number; name: string | undefined }[] = [];
   for (const [ci, c] of containers.entries()) {
     for (const [pi, p] of ((c.ports ?? []) as Obj[]).entries()) {
       if (typeof p.name === 'string') portNames.add(p.name);
       if (p.containerPort === PROXY_PORT || p.containerPort === ADMIN_PORT) {
         return skip(`container ${String(c.name)} uses port ${p.containerPort}, which pillion needs`);
       }
-      if (app === null && (p.protocol ?? 'TCP') === 'TCP' && (appPort === null || p.containerPort === appPort)) {
-        app = [ci, pi];
-        appPort = p.containerPort as number;
-      }
+      if ((p.protocol ?? 'TCP') === 'TCP') tcp.push({ ci, pi, port: p.containerPort as number, name: p.name as string | undefined });
     }
   }
+  // The app's port: --port; else the port named http (or http-*), else 8080, else the first TCP port.
+  const pick = opts.port !== null
+    ? tcp.find((p) => p.port === opts.port)
+    : tcp.find((p) => p.name === 'http') ?? tcp.find((p) => p.name?.startsWith('http')) ?? tcp.find((p) => p.port === 8080) ?? tcp[0];
+  const app: [number, number] | null = pick ? [pick.ci, pick.pi] : null;
+  const appPort = opts.port ?? pick?.port ?? 8080;
   for (const n of [ADMIN_PORT_NAME, PROXY_PORT_NAME]) if (portNames.has(n)) return skip(`a port is already named ${n}`);
-  appPort ??= 8080;
 
   const d = w.doc;
   const mode = opts.legacy ? 'legacy' : 'native';

@@ -22,8 +22,8 @@ field and document is kept (documents without a change are printed byte for byte
   -f, --filename FILE   the manifests to read (- for stdin)
       --config NAME     mount the ConfigMap NAME (key pillion.yaml) as pillion's config, with --watch;
                         without it pillion runs its embedded default (:15001 -> 127.0.0.1:PORT)
-      --port PORT       the app's port on 127.0.0.1 (default: the first TCP port the containers
-                        declare, else 8080)
+      --port PORT       the app's port on 127.0.0.1 (default: the TCP port named http or http-*,
+                        else 8080, else the first TCP port the containers declare, else 8080)
       --legacy          a plain container with postStart/preStop hooks instead of a native sidecar
                         (for Kubernetes before 1.29; refused for Jobs and CronJobs)
       --image IMAGE     the pillion image (default pillion:${version()})

@@ -216,3 +216,29 @@ test('CLI: -f FILE, stdin, notes on stderr, exit codes', () => {
   assert.equal(empty.stdout, '');
   assert.equal(parseAllDocuments(a.stdout).length, 2);
 });
+
+test('the app port without --port: named http first, then 8080, then the first TCP port', () => {
+  const dep = (ports: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: a }
+spec:
+  selector: { matchLabels: { app: a } }
+  template:
+    metadata: { labels: { app: a } }
+    spec:
+      containers:
+        - name: a
+          image: a:1
+          ports: ${ports}
+`;
+  const upstream = (ports: string) =>
+    (podSpecOf(loadYamlDocs(inject(dep(ports), NATIVE).output)[0]!)!.initContainers[0].args as string[])[2];
+  assert.equal(upstream('[{ name: metrics, containerPort: 9090 }, { name: http-api, containerPort: 3000 }]'), 'http://127.0.0.1:3000');
+  assert.equal(upstream('[{ name: metrics, containerPort: 9090 }, { name: http-api, containerPort: 3000 }, { name: http, containerPort: 4000 }]'), 'http://127.0.0.1:4000');
+  assert.equal(upstream('[{ containerPort: 9090 }, { containerPort: 8080 }]'), 'http://127.0.0.1:8080');
+  assert.equal(upstream('[{ containerPort: 53, protocol: UDP }, { containerPort: 9000 }]'), 'http://127.0.0.1:9000');
+  assert.equal(upstream('[]'), 'http://127.0.0.1:8080');
+  const taken = inject(dep('[{ containerPort: 15001 }]'), NATIVE);
+  assert.equal(taken.changed, 0);
+  assert.match(taken.notes.join('\n'), /uses port 15001, which pillion needs/);
+});
