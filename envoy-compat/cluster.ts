@@ -68,7 +68,7 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
   c.drop('upstream_http_protocol_options', 'pillion has no upstream SNI/host validation options');
 
   const ts = c.get('transport_socket');
-  if (ts !== undefined) transportSocket(ts, 'upstream');
+  if (ts !== undefined) transportSocket(ts, 'upstream', ctx, out);
   for (const m of c.list('transport_socket_matches')) m.dropSelf('transport_socket_matches: pillion has no per-endpoint transport sockets', true);
 
   const cb = c.get('circuit_breakers');

@@ -19,6 +19,7 @@ export interface RawRoute {
   /** Per-route filter settings by pillion filter name: false disables, an object overrides fields. */
   filters?: Record<string, false | Record<string, unknown>>;
   retry_policy?: Record<string, unknown>;
+  allowed_client_sans?: string[];
 }
 
 export interface RawHeaderMatcher {
@@ -33,6 +34,9 @@ export interface RawListener {
   name: string;
   address: string;
   port: number;
+  /** `node` for mTLS (pillion verifies client certificates on its node front). */
+  front?: string;
+  tls?: Record<string, unknown>;
   /** pillion's filter chain, in Envoy's http_filters order: `{name, ...config}`. */
   filters?: Record<string, unknown>[];
   routes: RawRoute[];
@@ -44,6 +48,7 @@ export interface RawCluster {
   lb_policy?: string;
   connect_timeout?: string;
   idle_timeout?: string;
+  tls?: Record<string, unknown>;
   circuit_breakers?: Record<string, unknown>;
   outlier_detection?: Record<string, unknown>;
   health_checks?: Record<string, unknown>;
@@ -63,6 +68,8 @@ export interface TranslateOptions {
   readFile?: (path: string) => string;
   /** Resource files with clusters only: translate without requiring a listener (`check`). */
   allowNoListener?: boolean;
+  /** Where inline certificates and keys (inline_string) are written as files; default: a private temp dir. */
+  inlineDir?: string;
 }
 
 export class Ctx {
@@ -76,6 +83,8 @@ export class Ctx {
   readonly usedRouteConfigs = new Set<Node>();
   /** Clusters named by routes that came by RDS: Envoy answers 503 for an unknown one rather than refusing. */
   readonly rdsClusters = new Map<string, Node>();
+  /** A listener's client-certificate SAN rules (validation_context), set on each of its routes. */
+  readonly listenerSans = new Map<RawListener, string[]>();
 
   constructor(readonly report: Report, readonly options: TranslateOptions) {}
 

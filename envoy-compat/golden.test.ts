@@ -3,13 +3,15 @@
 // the fields not carried over and the notes are compared exactly with golden/<case>.yaml. A config
 // pillion cannot run at all is compared on its error. UPDATE_GOLDEN=1 rewrites the files.
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { formatFinding, loadEnvoyConfig } from './index.js';
 import { ConfigError } from '../src/config/validate.js';
+import { TestPki } from '../test/helpers/certs.js';
 
 const ROOT = fileURLToPath(new URL('../../envoy-compat/', import.meta.url));
 const FIXTURES = join(ROOT, 'fixtures');
@@ -62,25 +64,60 @@ const REMAP: Record<string, string> = {
 
 const readFile = (p: string): string => readFileSync(REMAP[p] !== undefined ? join(FIXTURES, REMAP[p]!) : p, 'utf8');
 
+// The TLS examples name certificate files relative to Envoy's working directory (certs/...); the
+// repositories do not ship them. Test certificates are made under those names in a temp directory,
+// which becomes the working directory, so the translation (and pillion's check that the files load)
+// sees what Envoy would. Inline certificates are written under INLINE, left out of the golden text.
+const WORK = mkdtempSync(join(tmpdir(), 'pillion-envoy-golden-'));
+const INLINE = join(WORK, 'inline');
+function makeCerts(): void {
+  const pki = new TestPki();
+  const certs = join(WORK, 'certs');
+  mkdirSync(certs);
+  const put = (name: string, from: string) => copyFileSync(from, join(certs, name));
+  put('cacert.pem', pki.ca.cert);
+  const server = pki.issue('server', 'DNS:example.com,DNS:www.example.com', 'server');
+  put('servercert.pem', server.cert);
+  put('serverkey.pem', server.key);
+  const client = pki.issue('client', 'DNS:proxy-postgres-frontend.example.com', 'client');
+  put('clientcert.pem', client.cert);
+  put('clientkey.pem', client.key);
+  for (const d of ['domain1', 'domain2']) {
+    const c = pki.issue(d, `DNS:${d}.example.com`, d);
+    put(`${d}.crt.pem`, c.cert);
+    put(`${d}.key.pem`, c.key);
+  }
+  rmSync(pki.dir, { recursive: true, force: true });
+}
+
 /** What `check` shows for a case, with the fixtures folder left out of file names. */
 export function render(c: Case): string {
-  const strip = (s: string) => s.split(`${FIXTURES}/`).join('');
-  let out = `# golden: pillion envoy-compat check ${c.files.join(' ')}\n`;
+  const strip = (s: string) => s.split(`${FIXTURES}/`).join('').split(`${INLINE}/`).join('<inline>/');
+  let out = '';
   try {
-    const t = loadEnvoyConfig(c.files.map((f) => join(FIXTURES, f)), { readFile, allowNoListener: true });
+    const t = loadEnvoyConfig(c.files.map((f) => join(FIXTURES, f)), { readFile, allowNoListener: true, inlineDir: INLINE });
     out += stringify({
       config: t.config,
-      dropped: t.report.dropped.map((f) => strip(formatFinding(f))),
-      notes: t.report.notes.map((f) => strip(formatFinding(f))),
+      dropped: t.report.dropped.map(formatFinding),
+      notes: t.report.notes.map(formatFinding),
     }, { lineWidth: 0 });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    out += stringify({ error: strip(err.message) }, { lineWidth: 0 });
+    out += stringify({ error: err.message }, { lineWidth: 0 });
   }
-  return out;
+  return `# golden: pillion envoy-compat check ${c.files.join(' ')}\n${strip(out)}`;
 }
 
 describe('golden translations of real Envoy configs', () => {
+  const cwd = process.cwd();
+  before(() => {
+    makeCerts();
+    process.chdir(WORK);
+  });
+  after(() => {
+    process.chdir(cwd);
+    rmSync(WORK, { recursive: true, force: true });
+  });
   for (const c of CASES) {
     test(c.name, () => {
       const got = render(c);

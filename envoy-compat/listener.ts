@@ -49,15 +49,21 @@ export function listener(l: Node, ctx: Ctx): void {
   ctx.origin(['listeners', index, 'port'], sa);
   ctx.origin(['listeners', index, 'address'], sa);
 
+  // The first HTTP chain gives the routes and the listener's TLS. Other HTTP chains that pick by server
+  // name and terminate TLS add their certificates (pillion's SNI); their routes are carried only when
+  // they are the first chain's.
   for (const fc of chains) {
     if (fc !== httpChain) {
-      fc.dropSelf('filter chain not carried over: pillion serves one filter chain per listener (the first HTTP one)');
+      sniChain(fc, out, httpChain, ctx);
       continue;
     }
-    const match = fc.get('filter_chain_match');
-    if (match !== undefined) match.dropSelf('filter_chain_match (SNI, ALPN, addresses): pillion serves this chain to every connection', true);
     const ts = fc.get('transport_socket');
-    if (ts !== undefined) transportSocket(ts, 'downstream');
+    if (ts !== undefined) {
+      const tls = transportSocket(ts, 'downstream', ctx, out);
+      if (tls !== undefined) out.tls = tls;
+    }
+    const match = fc.get('filter_chain_match');
+    if (match !== undefined) primaryMatch(match);
     fc.skip('name');
     for (const f of fc.list('filters')) {
       const config = f.get('typed_config');
@@ -75,6 +81,8 @@ export function listener(l: Node, ctx: Ctx): void {
     fc.drop('transport_socket_connect_timeout', 'pillion has no TLS handshake timeout setting');
     fc.finish();
   }
+  const sans = ctx.listenerSans.get(out);
+  if (sans !== undefined) for (const r of out.routes) r.allowed_client_sans ??= [...sans];
 
   listenerRest(l);
   ctx.out.listeners.push(out);
@@ -104,4 +112,48 @@ function isHcm(f: unknown): boolean {
   const tc = (o.typed_config ?? o.typedConfig) as Record<string, unknown> | undefined;
   const type = typeof tc?.['@type'] === 'string' ? (tc['@type'] as string) : '';
   return type.endsWith(`/${HCM_TYPE}`) || o.name === HCM_NAME || o.name === 'envoy.http_connection_manager';
+}
+
+const SNI_MATCH = ['server_names', 'transport_protocol', 'application_protocols'];
+
+/** The first HTTP chain's filter_chain_match: pillion serves that chain to every connection. */
+function primaryMatch(match: Node): void {
+  for (const k of match.keys()) {
+    const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    if (SNI_MATCH.includes(snake)) {
+      match.drop(k, `${snake}: pillion serves this chain to every connection (Envoy closes connections that no chain matches)`);
+    } else {
+      match.drop(k, `${snake}: pillion does not select filter chains by address or port; this chain would serve every client`, true);
+    }
+  }
+  match.finish();
+}
+
+/** Another filter chain: an SNI certificate when it terminates TLS for given server names. */
+function sniChain(fc: Node, out: RawListener, first: Node, ctx: Ctx): void {
+  const match = fc.get('filter_chain_match');
+  const names = match?.get('server_names');
+  const ts = fc.has('transport_socket') ? fc : undefined;
+  const isHttp = fc.isMap() && ([] as unknown[]).concat((fc.value as Record<string, unknown>).filters).some((f) => isHcm(f));
+  if (!isHttp || names === undefined || !Array.isArray(names.value) || ts === undefined || out.tls === undefined) {
+    fc.dropSelf('filter chain not carried over: pillion serves one filter chain per listener (the first HTTP one), plus SNI certificates of TLS chains');
+    return;
+  }
+  const tls = transportSocket(fc.get('transport_socket')!, 'downstream', ctx, out);
+  if (tls === undefined) return;
+  const rest = (t: Record<string, unknown>) => JSON.stringify({ ...t, cert: undefined, key: undefined, passphrase: undefined });
+  if (rest(tls) !== rest(out.tls)) {
+    fc.get('transport_socket')!.note('TLS settings besides the certificate differ from the first chain\'s: pillion applies the first chain\'s to every server name');
+    if (tls.ca !== undefined && out.tls.ca === undefined) fc.get('transport_socket')!.dropSelf('client certificates required for these server names only: pillion cannot require them per name', true);
+  }
+  const entry: Record<string, unknown> = { server_names: (names.value as unknown[]).map(String), cert: tls.cert, key: tls.key };
+  if (tls.passphrase !== undefined) entry.passphrase = tls.passphrase;
+  ((out.tls.sni ??= []) as unknown[]).push(entry);
+  match!.skip('transport_protocol');
+  match!.finish();
+  const filters = fc.get('filters')!;
+  const same = JSON.stringify(filters.value) === JSON.stringify((first.value as Record<string, unknown>).filters ?? (first.value as Record<string, unknown>).filters);
+  if (!same) filters.dropSelf('the routes and filters of this SNI chain: pillion has one route table per listener (the first chain\'s); only the chain\'s certificate is carried');
+  fc.skip('name');
+  fc.finish();
 }

@@ -4,7 +4,7 @@
 // passthrough, as in the tls-sni example's third chain). Stats keep Envoy's `tcp.<stat_prefix>.*`.
 // pillion's L4 terminates no TLS: a tcp_proxy chain with a DownstreamTlsContext is reported (unsafe).
 import { ms, type Ctx } from './context.js';
-import { transportSocket } from './transport-sockets/tls.js';
+import { tlsNotCarried } from './transport-sockets/tls.js';
 import type { Node } from './source.js';
 
 export const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
@@ -66,7 +66,7 @@ export function tcpListener(l: Node, chains: Node[], address: string, port: numb
     if (cfg === undefined) return tp.fail('tcp_proxy needs its typed_config');
     cfg.typeName();
     const ts = fc.get('transport_socket');
-    if (ts !== undefined) transportSocket(ts, 'downstream');
+    if (ts !== undefined) tlsNotCarried(ts, 'TLS termination on a tcp_proxy chain: pillion\'s tcp listeners pass TLS through but do not terminate it; this port would accept plaintext');
     const match = fc.get('filter_chain_match');
     const cluster = tcpProxy(cfg, out);
     tp.finish();
