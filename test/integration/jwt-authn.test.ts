@@ -80,6 +80,14 @@ listeners:
         match: { prefix: /admin }
         cluster: app
         filters: { jwt_authn: { required_claims: { role: admin } } }
+      - name: billing
+        match: { prefix: /billing }
+        cluster: app
+        filters: { jwt_authn: { audiences: [billing] } }
+      - name: public
+        match: { prefix: /public }
+        cluster: app
+        filters: { jwt_authn: { allow_missing: true } }
       - name: default
         match: { prefix: / }
         cluster: app
@@ -154,6 +162,10 @@ clusters:
     assert.equal((await get('/admin/x', await sign(k2, { sub: 'root', role: 'admin' }))).status, 200);
     assert.equal((await get('/admin/x')).status, 401);
     assert.equal((await get('/healthz')).status, 200, 'jwt_authn: false on the health route');
+    assert.equal((await get('/billing/x', await sign(k2, { sub: 'bob' }))).status, 401, 'the route wants aud billing');
+    assert.equal((await get('/billing/x', await sign(k2, { sub: 'bob', aud: 'billing' }))).status, 200);
+    assert.equal((await get('/public/x')).status, 200, 'allow_missing on this route');
+    assert.equal((await get('/public/x', 'garbage')).status, 401, 'but a bad token is still refused');
 
     // HS256 with a secret from the environment, on the second listener.
     const hs = await new SignJWT({ sub: 'svc' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now() + 600).sign(new TextEncoder().encode(SECRET));
@@ -170,12 +182,14 @@ clusters:
     assert.equal(refused.status, 401);
 
     const s = await p.stats();
-    // allowed: good x2, rotated, admin, the POST; /healthz is not counted (filter off)
-    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 5);
-    // denied: missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin without token, bad POST
-    assert.equal(s.get('http.ingress.jwt_authn.denied'), 13);
+    // allowed: good x2, rotated, admin, billing, public without a token, the POST; /healthz is not
+    // counted (filter off)
+    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 7);
+    // denied: missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin without token,
+    // billing with aud api, public with garbage, bad POST
+    assert.equal(s.get('http.ingress.jwt_authn.denied'), 15);
     assert.equal(s.get('http.ingress.jwt_authn.forbidden'), 1);
-    assert.equal(s.get('http.ingress.jwt_authn.missing'), 2);
+    assert.equal(s.get('http.ingress.jwt_authn.missing'), 3);
     assert.equal(s.get('http.ingress.jwt_authn.jwt_cache_hit'), 1);
     assert.equal(s.get('http.ingress.jwt_authn.jwks_fetch_success'), 3);
     assert.equal(s.get('http.ingress.jwt_authn.jwks_fetch_failed'), 0);
@@ -183,7 +197,7 @@ clusters:
     assert.equal(s.get('http.internal.jwt_authn.allowed'), 1);
     assert.equal(s.get('http.internal.jwt_authn.denied'), 1);
     // Only the allowed requests and the open route reached the app.
-    assert.equal(origin.requests.length, 7);
+    assert.equal(origin.requests.length, 9);
 
     // A reload (SIGHUP, same config) keeps the fetched JWKS: no refetch, tokens still pass.
     const hits = jwks.hits;

@@ -2,8 +2,11 @@
 // the oracle and an injected clock (env.now, which also becomes jose's currentDate).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { FilterStatus, getHeader, type StreamContext } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
@@ -199,6 +202,21 @@ test('HS256 with a secret from an env var; require_expiration; algorithms narrow
   const rsOnly = make({ ...BASE, algorithms: ['ES256'] });
   assert.match((await run(rsOnly.f, bearer(await sign(rsa, GOOD)))).wwwAuthenticate!, /Jwt algorithm is not allowed/);
   delete process.env.JWT_TEST_SECRET;
+});
+
+test('an HS256 secret from a file (trailing newline ignored) and an inline JWKS given as a JSON string', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jwt-authn-'));
+  try {
+    writeFileSync(join(dir, 'secret'), `${'k'.repeat(32)}\n`);
+    const { f } = make({ hs256_secret_file: join(dir, 'secret'), hs256_kid: 'v1' });
+    const key = new TextEncoder().encode('k'.repeat(32));
+    assert.equal((await run(f, bearer(await sign({ kid: 'v1', alg: 'HS256', priv: key }, { sub: 's' })))).status, 200);
+    assert.equal((await run(f, bearer(await sign({ kid: 'v2', alg: 'HS256', priv: key }, { sub: 's' })))).status, 401, 'another kid');
+    const inline = make({ jwks: JSON.stringify({ keys: [ed.jwk] }) });
+    assert.equal((await run(inline.f, bearer(await sign(ed, GOOD)))).status, 200);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('required_claims: a valid token without them gets 403 (also from the cache); scope is space-separated', async () => {
