@@ -242,3 +242,13 @@ spec:
   assert.equal(taken.changed, 0);
   assert.match(taken.notes.join('\n'), /uses port 15001, which pillion needs/);
 });
+
+test('the hand-written manifests in deploy/ count as injected: inject leaves every file byte for byte', () => {
+  for (const f of ['deploy/sidecar/deployment.yaml', 'deploy/sidecar-legacy/deployment.yaml', 'deploy/mesh/frontend.yaml', 'deploy/mesh/backend.yaml']) {
+    const text = readRepo(f);
+    const r = inject(text, NATIVE);
+    assert.equal(r.output, text, f);
+    assert.equal(r.changed, 0, f);
+    assert.equal(uninject(text).output, text, `${f}: uninject leaves hand-written sidecars alone`);
+  }
+});
