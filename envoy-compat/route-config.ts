@@ -89,7 +89,7 @@ function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void 
   if (closeWith404 && host !== undefined) {
     s.listener.routes.push({ name: `${name}_no_route`, match: { prefix: '/', headers: [{ ...host }] }, direct_response: { status: 404 } });
   }
-  vh.drop('require_tls', 'pillion has no TLS redirect (issue 4)');
+  vh.drop('require_tls', 'pillion does not redirect plain HTTP to HTTPS', true);
 
   vh.drop('rate_limits', 'pillion has no rate limit yet (issue 3)');
   vh.finish();
