@@ -126,6 +126,19 @@ test('a good RS256 token passes after an async check, then from the cache synchr
   assert.deepEqual([stat('allowed'), stat('denied'), stat('cacheHit'), stat('cacheMiss')], [2, 0, 1, 1]);
 });
 
+test('a token without a kid is tried against every matching key', async () => {
+  const second = await signer('RS256', 'rsa-2');
+  const { f } = make({ jwks: { keys: [{ ...rsa.jwk, kid: undefined }, { ...second.jwk, kid: undefined }] } });
+  for (const s of [rsa, second]) {
+    const token = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(T0 / 1000 + 60).sign(s.priv);
+    const r = await run(f, bearer(token));
+    assert.equal(r.status, 200);
+    assert.throws(() => { (r.ctx.jwtClaims as Record<string, unknown>).sub = 'y'; }, TypeError, 'cached claims are frozen');
+  }
+  const forged = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(T0 / 1000 + 60).sign(other.priv);
+  assert.match((await run(f, bearer(forged))).wwwAuthenticate!, /Jwt verification fails/);
+});
+
 test('ES256 and EdDSA tokens pass; forward: true keeps the token; the Bearer scheme is case-insensitive', async () => {
   const { f, stat } = make({ ...BASE, forward: true });
   for (const s of [ec, ed]) {

@@ -7,7 +7,7 @@
 // A hit decides synchronously (Continue, or a 403 reply) with no promise; a miss returns Stop, verifies
 // with jose, and then resumes the chain or replies, unless the client has gone meanwhile.
 import { createHash } from 'node:crypto';
-import { jwtVerify, type FlattenedJWSInput, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { jwtVerify, type CryptoKey, type FlattenedJWSInput, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
 import { log } from '../../util/log.js';
@@ -199,8 +199,16 @@ export class JwtAuthnFilter implements Filter {
   }
 
   private async verify(token: string, now: number): Promise<Verified> {
-    const { payload } = await jwtVerify(token, this.getKey, { ...this.verifyOptions, currentDate: new Date(now) });
-    const claims = payload as Record<string, unknown>;
+    const options: JWTVerifyOptions = { ...this.verifyOptions, currentDate: new Date(now) };
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.getKey, options));
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      payload = await verifyWithEach(token, err as AsyncIterable<CryptoKey>, options);
+    }
+    // Shared by every request with this token (jwtClaims): nobody may change the cached copy.
+    const claims = Object.freeze(payload) as Record<string, unknown>;
     const headers: string[] = [];
     for (let i = 0; i < this.claimPaths.length; i++) {
       const v = headerValue(claimAt(claims, this.claimPaths[i]!));
@@ -228,6 +236,9 @@ export class JwtAuthnFilter implements Filter {
 
   private failed(ctx: StreamContext, err: unknown): void {
     this.stats[this.sDenied]++;
+    // jose's and our own errors carry a code; anything else is a bug worth hearing about.
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string') log.warn('jwt_authn: unexpected error verifying a token', { error: err as Error });
     if (ctx.done) return;
     ctx.reply('unauthorized', ['www-authenticate', `Bearer error="invalid_token", error_description="${describe(err)}"`]);
   }
@@ -253,6 +264,22 @@ export class JwtAuthnFilter implements Filter {
     stats[this.sAllowed]++;
     return FilterStatus.Continue;
   }
+}
+
+/**
+ * A token without a kid (or a JWKS with several keys under one kid) matches more than one key: jose
+ * hands them over as an async iterable and leaves the trying to us, as Envoy tries each key.
+ */
+async function verifyWithEach(token: string, keys: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTPayload> {
+  let last: unknown = new Error('no key');
+  for await (const key of keys) {
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (err) {
+      last = err; // the next key may be the one; the last failure is what the client is told
+    }
+  }
+  throw last;
 }
 
 /** Resuming ran the rest of the chain, which must not throw; if it does, say so rather than crash. */
