@@ -115,7 +115,8 @@ const require = createRequire(import.meta.url);
  * Validates one Kubernetes object against the schema of its apiVersion/kind, as generated from the
  * Kubernetes OpenAPI document by kubernetes-models 4.5.1 (a 1.32-or-later API: it has native sidecars,
  * the preStop sleep action, image volumes and NodeFeatures).
- * Returns the errors, empty when valid; an unknown apiVersion/kind is an error too.
+ * Returns the errors, empty when valid; an unknown apiVersion/kind is an error too, and so is a field
+ * that the object's type does not have (k8sUnknownFields).
  */
 export function k8sErrors(obj: Obj): string[] {
   const apiVersion = String(obj.apiVersion ?? '');
@@ -133,12 +134,85 @@ export function k8sErrors(obj: Obj): string[] {
   if (Model === undefined) return [`no Kubernetes model class for ${apiVersion} ${kind}`];
   try {
     new Model(obj).validate();
-    return [];
+    return k8sUnknownFields(obj);
   } catch (err) {
     const errors = (err as { errors?: { instancePath: string; message: string; params?: unknown }[] }).errors;
     if (!errors) return [String(err)];
     return errors.map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params ?? {})}`);
   }
+}
+
+// ---- unknown fields ------------------------------------------------------------------------------
+// The Kubernetes schemas allow unknown fields (the API server drops them, or refuses them with
+// --validate=strict), so a misspelt key passes k8sErrors. kubernetes-models also ships a TypeScript
+// interface per type (<Kind>.d.ts, one quoted property per line); these list every known field and the
+// type of each, which is enough to walk an object and report every key the API does not have, as
+// `kubectl apply --validate=strict` or `kubeconform -strict` would.
+
+interface TypeInfo {
+  props: Map<string, string>; // field -> its TypeScript type as written
+  imports: Map<string, string>; // type name -> .d.ts file
+}
+const typeCache = new Map<string, TypeInfo | null>();
+
+function typeInfo(dts: string): TypeInfo | null {
+  if (typeCache.has(dts)) return typeCache.get(dts)!;
+  let info: TypeInfo | null = null;
+  let text: string | null = null;
+  try { text = readFileSync(dts, 'utf8'); } catch { /* a type alias module without .d.ts: no fields to walk */ }
+  if (text !== null) {
+    const lines = text.split('\n');
+    const start = lines.findIndex((l) => /^export interface I\w+/.test(l));
+    if (start >= 0) {
+      const props = new Map<string, string>();
+      for (let i = start + 1; i < lines.length && lines[i] !== '}'; i++) {
+        const m = /^ {4}"([^"]+)"\??: (.*?);?$/.exec(lines[i]!);
+        if (m) props.set(m[1]!, m[2]!);
+      }
+      const imports = new Map<string, string>();
+      const req = createRequire(dts);
+      for (const m of text.matchAll(/^import \{ (\w+) \} from "([^"]+)";$/gm)) {
+        try {
+          imports.set(m[1]!, req.resolve(m[2]!).replace(/\.js$/, '.d.ts'));
+        } catch { /* unresolvable: that field is not walked */ }
+      }
+      info = { props, imports };
+    }
+  }
+  typeCache.set(dts, info);
+  return info;
+}
+
+function walkFields(value: unknown, dts: string, path: string, out: string[], root: boolean): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return;
+  const info = typeInfo(dts);
+  if (info === null) return;
+  for (const [k, v] of Object.entries(value as Obj)) {
+    const type = info.props.get(k);
+    if (type === undefined) {
+      if (!(root && (k === 'apiVersion' || k === 'kind'))) out.push(`${path}.${k}: unknown field`);
+      continue;
+    }
+    const arr = /^Array<(\w+)>$/.exec(type);
+    const name = arr ? arr[1]! : /^\w+$/.test(type) ? type : null;
+    const file = name !== null ? info.imports.get(name) : undefined;
+    if (file === undefined) continue; // a primitive, a union of literals, a map
+    if (arr && Array.isArray(v)) v.forEach((e, i) => walkFields(e, file, `${path}.${k}[${i}]`, out, false));
+    else if (!arr) walkFields(v, file, `${path}.${k}`, out, false);
+  }
+}
+
+/** Every field of a Kubernetes object that its type does not have (empty when none, or no type). */
+export function k8sUnknownFields(obj: Obj): string[] {
+  const out: string[] = [];
+  let dts: string;
+  try {
+    dts = require.resolve(`kubernetes-models/${String(obj.apiVersion)}/${String(obj.kind)}`).replace(/\.js$/, '.d.ts');
+  } catch {
+    return out;
+  }
+  walkFields(obj, dts, String(obj.kind), out, true);
+  return out;
 }
 
 /** The pod spec of a workload (Pod, Deployment, StatefulSet, DaemonSet, Job, CronJob) or null. */

@@ -103,6 +103,20 @@ test('the schema check catches mistakes (a wrong type, a missing field, an unkno
   delete svc.spec.ports[0].port;
   assert.match(k8sErrors(svc).join('\n'), /port/);
   assert.match(k8sErrors({ apiVersion: 'v1', kind: 'Podd' }).join(), /no Kubernetes schema/);
+  // unknown fields, as kubectl --validate=strict: a misspelt key at any depth
+  const typo = structuredClone(objects.find((o) => o.obj.kind === 'Deployment')!.obj);
+  typo.spec.template.spec.initContainers[0].restartpolicy = 'Always';
+  typo.spec.template.spec.terminationGracePeriodSecond = 60;
+  typo.spec.template.spec.initContainers[0].ports[1].containerport = 1;
+  typo.spec.template.spec.initContainers[0].startupProbe.httpGet.paht = '/';
+  const errs = k8sErrors(typo);
+  for (const f of ['Deployment.spec.template.spec.initContainers[0].restartpolicy', 'Deployment.spec.template.spec.terminationGracePeriodSecond',
+    'Deployment.spec.template.spec.initContainers[0].ports[1].containerport', 'Deployment.spec.template.spec.initContainers[0].startupProbe.httpGet.paht']) {
+    assert.ok(errs.includes(`${f}: unknown field`), `${f} in ${errs.join('; ')}`);
+  }
+  // maps (labels, annotations, ConfigMap data) take any key
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', labels: { anything: 'y' } }, data: { 'any.key': 'v' } };
+  assert.deepEqual(k8sErrors(cm), []);
 });
 
 test('kustomizations: every reference exists, and every manifest and config is reached from deploy/kustomization.yaml', () => {

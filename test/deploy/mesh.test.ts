@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadYamlDocs, readRepo, ROOT, type Obj } from './helpers.js';
+import { k8sErrors, loadYamlDocs, readRepo, ROOT, type Obj } from './helpers.js';
 
 const CLI = join(ROOT, 'dist/src/cli.js');
 const SERVICES = [['frontend', 'backend'], ['backend', 'frontend']] as const;
@@ -58,6 +58,7 @@ test('mesh: the two sidecars call each other over mTLS with make-certs.sh certif
   assert.equal(made.status, 0, made.stderr);
   const secrets = loadYamlDocs(made.stdout);
   assert.deepEqual(secrets.map((s) => s.metadata.name), ['frontend-tls', 'backend-tls']);
+  for (const s of secrets) assert.deepEqual(k8sErrors(s), [], `${s.metadata.name as string} validates`);
   const files: Record<string, Record<string, string>> = {};
   for (const s of secrets) {
     const svc = (s.metadata.name as string).replace(/-tls$/, '');
