@@ -2,7 +2,7 @@
 // the oracle and an injected clock (env.now, which also becomes jose's currentDate).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { FilterStatus, getHeader, type StreamContext } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
-import { Checker, ConfigError } from '../../config/validate.js';
+import { parseConfigText } from '../../config/load.js';
+import { Checker, ConfigError, validateConfig } from '../../config/validate.js';
 import type { LocalReplyKind } from '../../errors/local-reply.js';
 import { jwtAuthn } from './index.js';
 import type { JwtAuthnFilter } from './filter.js';
@@ -395,4 +396,14 @@ test('config errors name the field', () => {
   assert.match(parseError({ ...BASE, algorithms: ['none'] }), /f\.algorithms\[0\]: unknown algorithm/);
   assert.match(parseError({ ...BASE, claim_to_headers: [{ claim: 'sub', header: 'bad header' }] }), /claim_to_headers\[0\]\.header: is not a valid header name/);
   assert.match(parseError({ ...BASE, jwks_file: '/nonexistent/jwks.json' }), /f\.jwks_file: cannot read/);
+});
+
+test('the example in docs/config.md is a valid config', () => {
+  const md = readFileSync(new URL('../../../../docs/config.md', import.meta.url), 'utf8');
+  const at = md.indexOf('### jwt_authn');
+  const from = md.indexOf('```yaml\n', at) + 8;
+  const yaml = `listeners:\n  - name: ingress\n    port: 15001\n${md.slice(from, md.indexOf('```', from))}clusters:\n  - { name: app, endpoints: [http://127.0.0.1:8080] }\n`;
+  const { raw, locate } = parseConfigText(yaml, 'docs/config.md');
+  const cfg = validateConfig(raw, locate, 'docs/config.md');
+  assert.equal(cfg.listeners[0]!.filters[0]!.name, 'jwt_authn');
 });
