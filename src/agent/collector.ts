@@ -44,7 +44,8 @@ export interface HostPaths {
   udevData: string;
 }
 
-// Plain concatenation, not path.join: these run for every file of every scrape, and the kernel
+// Plain concatenation, not path.join (whose normalisation showed up in profiles): these run for
+// every file of every scrape, and the kernel
 // does not mind a doubled slash.
 export function procPath(paths: HostPaths, ...parts: string[]): string {
   return `${paths.procfs}/${parts.join('/')}`;

@@ -206,12 +206,12 @@ describe('containers collector (cgroup v2, pillion only)', () => {
     writeFileSync(join(ctr, 'io.stat'), '8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n');
     await withAgent([`--path.sysfs=${sysfs}`, '--collector.disable-defaults', '--collector.containers'], async (a) => {
       const body = (await httpGet(a.address, '/metrics')).body;
-      const l = `cgroup="${pod}/cri-containerd-${id}.scope",container_id="${id}",pod_uid="0a1b2c3d-0000-1111-2222-333344445555",qos_class="burstable"`;
+      const l = `container_id="${id}",pod_uid="0a1b2c3d-0000-1111-2222-333344445555",qos_class="burstable"`;
       assert.match(body, new RegExp(`^pillion_container_cpu_usage_seconds_total\\{${l}\\} 2\\.5$`, 'm'));
       assert.match(body, new RegExp(`^pillion_container_cpu_cfs_throttled_seconds_total\\{${l}\\} 0\\.3$`, 'm'));
       assert.match(body, new RegExp(`^pillion_container_memory_working_set_bytes\\{${l}\\} 8\\.388608e\\+07$`, 'm'));
       assert.match(body, new RegExp(`^pillion_container_oom_kills_total\\{${l}\\} 1$`, 'm'));
-      assert.match(body, /pillion_container_io_read_bytes_total\{cgroup="[^"]+",container_id="b+",device="8:0",[^}]*\} 4096/);
+      assert.match(body, /pillion_container_io_read_bytes_total\{container_id="b+",device="8:0",[^}]*\} 4096/);
       assert.doesNotMatch(body, /pillion_container_memory_limit_bytes/, 'memory.max "max" means no limit');
       assert.doesNotMatch(body, /sshd/);
       assert.match(body, /node_scrape_collector_success\{collector="containers"\} 1/);

@@ -8,12 +8,15 @@
 // Pod and container *names* are not on the node's filesystem; join on pod_uid with
 // kube_pod_info (kube-state-metrics) for those. Names and units are documented in docs/agent.md.
 import { readdirSync, readlinkSync, type Dirent } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { isNotFound, NoDataError, readOptional, sysPath, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
+import { isUint } from '../procfs/fields.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
-const L = ['container_id', 'pod_uid', 'qos_class', 'cgroup'];
+// No cgroup-path label: container_id already names the series, and the path (~150 bytes on a
+// kubepods slice) repeated on every series made a 100-container scrape five times bigger.
+const L = ['container_id', 'pod_uid', 'qos_class'];
 const LD = [...L, 'device'];
 const d = {
   cpuUsage: new MetricDesc('pillion_container_cpu_usage_seconds_total', 'CPU time consumed by the container (cgroup v2 cpu.stat usage_usec).', 'counter', L),
@@ -72,8 +75,10 @@ export function parseFlatKeyed(text: string | undefined): Map<string, number> {
   const out = new Map<string, number>();
   if (text === undefined) return out;
   for (const line of text.split('\n')) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v && /^\d+$/.test(v)) out.set(k, Number(v));
+    const sp = line.indexOf(' ');
+    if (sp <= 0) continue;
+    const v = line.slice(sp + 1).trim();
+    if (isUint(v)) out.set(line.slice(0, sp), Number(v));
   }
   return out;
 }
@@ -105,7 +110,7 @@ export class ContainersCollector implements Collector {
   }
 
   update(out: MetricSet): void {
-    if (readOptional(join(this.root, 'cgroup.controllers')) === undefined) {
+    if (readOptional(`${this.root}/cgroup.controllers`) === undefined) {
       throw new NoDataError(`no cgroup v2 hierarchy at ${this.root} (cgroup v1 hosts are not supported)`);
     }
     const deviceNames = new Map<string, string>();
@@ -117,7 +122,7 @@ export class ContainersCollector implements Collector {
     const walk = (rel: string, depth: number): void => {
       let entries: Dirent[];
       try {
-        entries = readdirSync(join(this.root, rel), { withFileTypes: true });
+        entries = readdirSync(rel === '' ? this.root : `${this.root}/${rel}`, { withFileTypes: true });
       } catch (err) {
         // A cgroup removed while we walk (container exited) is normal churn, not a failure.
         if (isNotFound(err)) return;
@@ -136,16 +141,16 @@ export class ContainersCollector implements Collector {
   }
 
   private emit(out: MetricSet, c: ContainerCgroup, deviceNames: Map<string, string>): void {
-    const dir = join(this.root, c.path);
+    const dir = `${this.root}/${c.path}`;
     const read = (f: string): string | undefined => {
       try {
-        return readOptional(join(dir, f));
+        return readOptional(`${dir}/${f}`);
       } catch (err) {
-        this.ctx.logger.debug('unreadable cgroup file', { path: join(dir, f), err });
+        this.ctx.logger.debug('unreadable cgroup file', { path: `${dir}/${f}`, err });
         return undefined;
       }
     };
-    const lv = [c.containerId, c.podUid, c.qosClass, c.path];
+    const lv = [c.containerId, c.podUid, c.qosClass];
     const cpu = parseFlatKeyed(read('cpu.stat'));
     const us = (k: string, desc: MetricDesc): void => {
       const v = cpu.get(k);
