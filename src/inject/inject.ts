@@ -345,10 +345,33 @@ function parse(text: string): { docs: Document[]; pieces: string[] } {
   return { docs: list, pieces };
 }
 
-function render(docs: Document[], pieces: string[], changed: Set<Document>): string {
+/**
+ * The input's own style, so that a changed document keeps it: whether a list under a key is indented
+ * (`ports:\n  - a`, most hand-written YAML) or not (`ports:\n- a`, kubectl's output), and whether flow
+ * collections are padded (`{ a: b }` or `{a: b}`).
+ */
+function styleOf(text: string): { indentSeq: boolean; flowCollectionPadding: boolean } {
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !/^\s*#/.test(l));
+  let indented = 0;
+  let flush = 0;
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const key = /^(\s*)(?:- )?[^\s#][^:]*:\s*$/.exec(lines[i]!);
+    const item = /^(\s*)- /.exec(lines[i + 1]!);
+    if (!key || !item) continue;
+    const keyIndent = key[1]!.length + (lines[i]!.trimStart().startsWith('- ') ? 2 : 0);
+    if (item[1]!.length > keyIndent) indented++;
+    else if (item[1]!.length === keyIndent) flush++;
+  }
+  const padded = (text.match(/[{[] \S/g) ?? []).length;
+  const tight = (text.match(/[{[][^\s}\]]/g) ?? []).length;
+  return { indentSeq: indented >= flush, flowCollectionPadding: padded >= tight };
+}
+
+function render(text: string, docs: Document[], pieces: string[], changed: Set<Document>): string {
+  const style = changed.size > 0 ? styleOf(text) : null;
   return docs.map((d, i) => {
     if (!changed.has(d)) return pieces[i]!;
-    const s = d.toString({ lineWidth: 0 }); // no re-folding of long strings
+    const s = d.toString({ lineWidth: 0, ...style }); // lineWidth 0: no re-folding of long strings
     return s.endsWith('\n') ? s : `${s}\n`;
   }).join('');
 }
@@ -375,7 +398,7 @@ export function inject(text: string, opts: InjectOptions): Outcome {
       notes.push(`${r.label}: the app's port ${r.appPort} has no name: point its Service at targetPort: ${PROXY_PORT_NAME} (no Service in this input targets it)`);
     }
   }
-  return { output: render(docs, pieces, changed), notes, changed: changed.size };
+  return { output: render(text, docs, pieces, changed), notes, changed: changed.size };
 }
 
 export function uninject(text: string): Outcome {
@@ -387,5 +410,5 @@ export function uninject(text: string): Outcome {
     if (w && uninjectWorkload(w, notes)) changed.add(l.doc);
     else if (l.obj.kind === 'Service' && unwireService(l, notes)) changed.add(l.doc);
   }
-  return { output: render(docs, pieces, changed), notes, changed: changed.size };
+  return { output: render(text, docs, pieces, changed), notes, changed: changed.size };
 }

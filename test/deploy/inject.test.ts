@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 import { inject, uninject, type InjectOptions } from '../../src/inject/inject.js';
 import { k8sErrors, loadYamlDocs, podSpecOf, readRepo, ROOT, type Obj } from './helpers.js';
 
-const FIXTURES = ['several-containers', 'init-containers', 'list', 'jobs-and-pods'] as const;
+const FIXTURES = ['several-containers', 'init-containers', 'list', 'jobs-and-pods', 'kubectl-get'] as const;
 const fixture = (n: string) => readRepo(`test/deploy/fixtures/${n}.yaml`);
 const NATIVE: InjectOptions = { image: 'pillion:0.1.0', legacy: false, configMap: null, port: null };
 const LEGACY: InjectOptions = { ...NATIVE, legacy: true };
@@ -251,4 +251,24 @@ test('the hand-written manifests in deploy/ count as injected: inject leaves eve
     assert.equal(r.changed, 0, f);
     assert.equal(uninject(text).output, text, `${f}: uninject leaves hand-written sidecars alone`);
   }
+});
+
+test("kubectl's own output (lists not indented): inject only adds and changes lines, in the input's style", () => {
+  const input = fixture('kubectl-get');
+  const out = inject(input, NATIVE).output;
+  assertValid(out, 'kubectl-get');
+  // every input line is still there, in order, except the three inject changes
+  const changedLines = new Set(['          name: http', '            port: http', '      terminationGracePeriodSeconds: 30']);
+  const outLines = out.split('\n');
+  let j = 0;
+  for (const line of input.split('\n')) {
+    if (changedLines.has(line)) continue;
+    while (j < outLines.length && outLines[j] !== line) j++;
+    assert.ok(j < outLines.length, `input line kept in place: ${JSON.stringify(line)}`);
+    j++;
+  }
+  assert.match(out, /^ {6}initContainers:\n {6}- name: pillion$/m, 'the new list in the same style');
+  assert.match(out, /^ {10}name: http-app$/m);
+  assert.match(out, /^ {6}terminationGracePeriodSeconds: 40$/m);
+  assert.deepEqual(loadYamlDocs(uninject(out).output), loadYamlDocs(input));
 });
