@@ -1,7 +1,6 @@
 // cpu: per-CPU time per mode from /proc/stat, guest time, thermal throttle counts and isolated
 // CPUs from /sys (node_exporter collector/cpu_linux.go; same names, labels and help texts).
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { isNotFound, procPath, readOptional, readText, readUint, sysPath, ScrapeMemo, type Collector } from '../collector.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { Logger } from '../logger.js';
@@ -109,20 +108,20 @@ export class CpuCollector implements Collector {
     const packageThrottles = new Map<string, number>();
     const coreThrottles = new Map<string, Map<string, number>>();
     for (const cpu of entries) {
-      const dir = join(base, cpu);
-      const pkg = optionalUint(join(dir, 'topology/physical_package_id'), this.ctx.logger);
-      const core = optionalUint(join(dir, 'topology/core_id'), this.ctx.logger);
+      const dir = `${base}/${cpu}`;
+      const pkg = optionalUint(`${dir}/topology/physical_package_id`, this.ctx.logger);
+      const core = optionalUint(`${dir}/topology/core_id`, this.ctx.logger);
       if (pkg === undefined || core === undefined) continue;
       const pkgId = String(pkg);
       let cores = coreThrottles.get(pkgId);
       if (cores === undefined) coreThrottles.set(pkgId, (cores = new Map()));
       // Sibling hyperthreads share a core: read each core's and each package's count once.
       if (!cores.has(String(core))) {
-        const n = optionalUint(join(dir, 'thermal_throttle/core_throttle_count'), this.ctx.logger);
+        const n = optionalUint(`${dir}/thermal_throttle/core_throttle_count`, this.ctx.logger);
         if (n !== undefined) cores.set(String(core), n);
       }
       if (!packageThrottles.has(pkgId)) {
-        const n = optionalUint(join(dir, 'thermal_throttle/package_throttle_count'), this.ctx.logger);
+        const n = optionalUint(`${dir}/thermal_throttle/package_throttle_count`, this.ctx.logger);
         if (n !== undefined) packageThrottles.set(pkgId, n);
       }
     }

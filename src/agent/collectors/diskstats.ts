@@ -1,7 +1,6 @@
 // diskstats: per block device I/O counters from /proc/diskstats, plus node_disk_info and the
 // filesystem, device-mapper and ATA facts udev recorded for each device (node_exporter
 // collector/diskstats_linux.go v1.12: same names, help texts, labels and default exclude).
-import { join } from 'node:path';
 import { isNotFound, procPath, readOptional, readText, sysPath, type Collector } from '../collector.js';
 import { deviceFilterFromFlags, type DeviceFilter } from '../device-filter.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
@@ -119,7 +118,7 @@ export class DiskstatsCollector implements Collector {
 
   /** udev facts for a device; none when udev has no record (containers without /run/udev). */
   private udevProperties(major: number, minor: number): Map<string, string> {
-    const path = join(this.ctx.paths.udevData, `b${major}:${minor}`);
+    const path = `${this.ctx.paths.udevData}/b${major}:${minor}`;
     try {
       return parseUdevProperties(readText(path));
     } catch (err) {
