@@ -57,7 +57,7 @@ export function sidecarContainer(s: SidecarSpec): Record<string, unknown> {
   }
   c.startupProbe = { httpGet: { path: '/ready', port: ADMIN_PORT_NAME }, periodSeconds: 1, failureThreshold: 30 };
   c.readinessProbe = { httpGet: { path: '/ready', port: ADMIN_PORT_NAME }, periodSeconds: 5, failureThreshold: 2 };
-  c.livenessProbe = { httpGet: { path: '/stats?filter=^$', port: ADMIN_PORT_NAME }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 };
+  c.livenessProbe = { httpGet: { path: '/stats?format=json&filter=^$', port: ADMIN_PORT_NAME }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 };
   c.resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } };
   c.securityContext = {
     runAsNonRoot: true,
