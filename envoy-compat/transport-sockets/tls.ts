@@ -185,8 +185,10 @@ export function upstreamTls(socket: Node, ctx: Ctx, cluster: RawCluster): void {
   const out: Record<string, unknown> = {};
   const sni = typed.str('sni');
   if (sni !== undefined) out.servername = sni;
-  // auto_sni sets SNI from the Host header in Envoy; pillion's default SNI is the endpoint's host.
-  if (typed.bool('auto_sni') === true) typed.get('auto_sni')!.note('auto_sni: pillion sends the endpoint\'s host name as SNI (Envoy: the request\'s Host)');
+  // Envoy sends no SNI unless `sni` or `auto_sni` says so; pillion (undici) always sends one, taken
+  // from the request's Host (after host_rewrite) or the endpoint's host name, which is what auto_sni does.
+  const autoSni = typed.bool('auto_sni');
+  if (sni === undefined && autoSni !== true) typed.note('no sni: Envoy sends none; pillion sends the request\'s Host (or the endpoint\'s host name) as SNI and verifies the certificate against it');
   const ctc = typed.get('common_tls_context');
   let verified = false;
   if (ctc !== undefined) {
