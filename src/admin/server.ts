@@ -4,7 +4,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StatRegistry } from '../stats/registry.js';
-import { renderPrometheus, renderStatsText, type ExtraSample } from '../stats/render.js';
+import { renderHistogramsPrometheus, renderHistogramsText, renderPrometheus, renderStatsText, type ExtraSample, type HistogramView } from '../stats/render.js';
+import { DEFAULT_BUCKETS_MS, PERCENTILES } from '../telemetry/metrics-pool.js';
 import { log } from '../util/log.js';
 
 export interface AdminControl {
@@ -16,13 +17,15 @@ export interface AdminControl {
   /** Values computed at scrape time (uptime, memory, open connections). */
   extraSamples(): ExtraSample[];
   configDump(): unknown;
+  /** Latency histograms of every data plane, merged (asynchronous: the metrics pool does it). */
+  histograms(): Promise<HistogramView[]>;
   clustersText(): string;
   clustersJson(): unknown;
   /** POST /quitquitquit: drain, then exit 0. */
   quit(): void;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 
 export class AdminServer {
   private server: Server | null = null;
@@ -35,7 +38,7 @@ export class AdminServer {
         const r = c.ready();
         send(res, r.ok ? 200 : 503, `${r.state}\n`);
       } },
-      '/stats': { method: 'GET', help: 'all stats as "name: value" (?filter=REGEX, ?format=json|prometheus)', handler: (_q, res, url) => {
+      '/stats': { method: 'GET', help: 'all stats as "name: value" (?filter=REGEX, ?format=json|prometheus)', handler: async (_q, res, url) => {
         const format = url.searchParams.get('format');
         if (format === 'prometheus') return this.prometheus(res);
         let filter: RegExp | undefined;
@@ -48,7 +51,8 @@ export class AdminServer {
           const stats = c.registry.stats.flatMap((s, i) => (filter === undefined || filter.test(s.name) ? [{ name: s.name, value: values[i] }] : []));
           return send(res, 200, JSON.stringify({ stats }, null, 2) + '\n', 'application/json');
         }
-        send(res, 200, renderStatsText(c.registry, values, filter) + extraText(c.extraSamples(), filter));
+        const hs = await c.histograms();
+        send(res, 200, renderStatsText(c.registry, values, filter) + extraText(c.extraSamples(), filter) + renderHistogramsText(hs, PERCENTILES, filter));
       } },
       '/stats/prometheus': { method: 'GET', help: 'all stats in Prometheus text format', handler: (_q, res) => this.prometheus(res) },
       '/config_dump': { method: 'GET', help: 'the effective config as JSON, secrets redacted', handler: (_q, res) => {
@@ -73,9 +77,11 @@ export class AdminServer {
     };
   }
 
-  private prometheus(res: ServerResponse): void {
+  private async prometheus(res: ServerResponse): Promise<void> {
     const c = this.control;
-    send(res, 200, renderPrometheus(c.registry, c.statValues(), c.extraSamples()), 'text/plain; version=0.0.4; charset=utf-8');
+    const hs = await c.histograms();
+    const text = renderPrometheus(c.registry, c.statValues(), c.extraSamples()) + renderHistogramsPrometheus(hs, DEFAULT_BUCKETS_MS, PERCENTILES);
+    send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -91,11 +97,15 @@ export class AdminServer {
       res.setHeader('allow', route.method);
       return send(res, 405, `${url.pathname} needs ${route.method}\n`);
     }
-    try {
-      route.handler(req, res, url);
-    } catch (err) {
+    const fail = (err: unknown) => {
       log.error('admin handler failed', { path: url.pathname, err });
       if (!res.headersSent) send(res, 500, 'internal error\n');
+    };
+    try {
+      const p = route.handler(req, res, url);
+      if (p instanceof Promise) p.catch(fail);
+    } catch (err) {
+      fail(err);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { FrontKind } from '../front/types.js';
 import type { ClusterTls, ListenerTls } from '../front/tls-config.js';
+import type { ListenerAccessLogs } from '../telemetry/config.js';
 import type { TcpClusterConfig, TcpListenerConfig } from '../l4/config.js';
 
 // pillion's own config, after validation: every default filled in, every duration in milliseconds.
@@ -76,6 +77,8 @@ export interface ListenerConfig {
   tls: ListenerTls | null;
   /** Bumped when certificate files change, so that data planes reload them (rotation). */
   tls_generation: number;
+  /** Access-log sinks (src/telemetry/config.ts); null: none. */
+  access_log: ListenerAccessLogs | null;
   filters: FilterConfig[];
   /** `uws` (default, fastest) or `node` (node:http: pipelining, any method, 400 on malformed input). */
   front: FrontKind;

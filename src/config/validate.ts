@@ -4,6 +4,7 @@
 import type { CircuitBreakers, ClusterConfig, Config, FilterConfig, HeaderMatcher, HealthCheck, LbPolicy, ListenerConfig, OutlierDetection, RetryBudget, RetryOn, RetryPolicy, RouteConfig, RouteMatch } from './types.js';
 import { FILTER_NAMES, validateFilterConfig } from '../chain/registry.js';
 import { parseClusterTls, parseListenerTls } from '../front/tls-config.js';
+import { parseAccessLogs } from '../telemetry/config.js';
 import { parseDuration } from '../util/duration.js';
 import { validateTcp } from '../l4/config.js';
 
@@ -160,7 +161,7 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
 }
 
 function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): ListenerConfig {
-  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'tls', 'filters', 'routes']);
+  const o = c.object(v, path, ['name', 'address', 'port', 'front', 'tls', 'filters', 'access_log', 'routes']);
   const front = o.front ?? 'uws';
   if (front !== 'uws' && front !== 'node') c.fail([...path, 'front'], "must be 'uws' or 'node'");
   const filters = c.array(o.filters ?? [], [...path, 'filters']).map((f, i) => filterConfig(c, f, [...path, 'filters', i]));
@@ -176,6 +177,7 @@ function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): Li
     port: c.port(o.port, [...path, 'port']),
     tls,
     tls_generation: 0,
+    access_log: parseAccessLogs(c, o.access_log, [...path, 'access_log']),
     filters,
     front,
     routes,

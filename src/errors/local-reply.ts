@@ -4,12 +4,13 @@
 
 export interface LocalReply {
   status: string;
+  statusCode: number;
   /** Envoy's response flag (`UF`, `UH`, `UT`...) or a pillion code. */
   flag: string;
   body: string;
 }
 
-const reply = (status: string, flag: string, body: string): LocalReply => ({ status, flag, body });
+const reply = (status: string, flag: string, body: string): LocalReply => ({ status, statusCode: Number(status.slice(0, 3)), flag, body });
 
 export const LOCAL_REPLIES = {
   /** The upstream refused or reset the connection before response headers (Envoy: UF). */

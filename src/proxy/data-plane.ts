@@ -11,6 +11,8 @@ import { buildClusters, type Cluster, type ClusterPlan } from '../upstream/clust
 import { log } from '../util/log.js';
 import { Listener } from './listener.js';
 import { Route } from './router.js';
+import { PlaneTelemetry } from '../telemetry/plane-telemetry.js';
+import type { RecordBatch } from '../telemetry/record.js';
 
 /** Where a config's state lives, assigned by the main thread (plain data: it crosses threads). */
 export interface Plan {
@@ -32,22 +34,29 @@ export class DataPlane {
   private listeners = new Map<string, Listener>();
   private clusters = new Map<string, Cluster>();
 
-  constructor(readonly stats: Float64Array, readonly shared: Int32Array) {}
+  readonly telemetry: PlaneTelemetry;
+
+  constructor(readonly stats: Float64Array, readonly shared: Int32Array, onAccessLog: (b: RecordBatch) => void) {
+    this.telemetry = new PlaneTelemetry(onAccessLog);
+  }
 
   /** Applies a config; the first call opens the listeners. Throws only on a listen failure. */
   async apply(config: Config, plan: Plan): Promise<void> {
-    const { clusters, retired } = buildClusters(config.clusters, plan.clusters, this.clusters, this.stats, this.shared);
+    const t = this.telemetry;
+    const { clusters, retired } = buildClusters(config.clusters, plan.clusters, this.clusters, this.stats, this.shared, (n) => t.histogram(n));
     const next = new Map<string, Listener>();
     for (const lc of config.listeners) {
       const routes = this.compileRoutes(lc, clusters, plan);
       const old = this.listeners.get(lc.name);
       if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front && sameTls(old.tls, lc.tls)) {
         old.routes = routes;
+        old.accessLog = t.accessLog(lc.name, lc.access_log);
         if (old.tlsGeneration !== lc.tls_generation) await old.rotateTls(lc.tls_generation);
         next.set(lc.name, old);
         continue;
       }
-      const l = new Listener(lc.name, lc.address, lc.port, lc.front, lc.tls, lc.tls_generation, routes, this.stats, plan.listeners[lc.name]!);
+      const l = new Listener(lc.name, lc.address, lc.port, lc.front, lc.tls, lc.tls_generation, routes, this.stats, plan.listeners[lc.name]!, t.histogram(`http.${lc.name}.downstream_rq_time`));
+      l.accessLog = t.accessLog(lc.name, lc.access_log);
       await l.start();
       next.set(lc.name, l);
     }
@@ -92,7 +101,7 @@ export class DataPlane {
         if (inst === undefined) shared.set(f.name, (inst = make(f.name, f.config, null)));
         chain.push(inst);
       }
-      return new Route(r, r.cluster !== undefined ? clusters.get(r.cluster)! : null, chain);
+      return new Route(r, r.cluster !== undefined ? clusters.get(r.cluster)! : null, chain, this.telemetry.histogram(`http.${lc.name}.route.${r.name}.downstream_rq_time`));
     });
   }
 
@@ -126,8 +135,9 @@ export class DataPlane {
     return this.active === 0;
   }
 
-  /** The end: every connection dropped, every pool closed. */
+  /** The end: every connection dropped, every pool closed, the last access-log rows handed over. */
   async close(): Promise<void> {
+    this.telemetry.flushAll();
     for (const l of this.listeners.values()) l.close();
     const pools: Pool[] = [];
     for (const c of this.clusters.values()) for (const e of c.endpoints) pools.push(e.pool);

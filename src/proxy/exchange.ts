@@ -24,11 +24,17 @@ import { backoffMs, retriableError, retriableStatus } from '../upstream/retry.js
 import { filterResponseHeaders } from './headers.js';
 import type { Route } from './router.js';
 import { statusLine } from './status-line.js';
+import type { Histogram } from 'hdr-histogram-js';
+import type { AccessLogBuffer, LoggedRequest } from '../telemetry/plane-telemetry.js';
 
 /** What an exchange needs from its listener; shared by all its requests. */
 export interface ListenerContext {
   readonly stats: Float64Array;
   readonly ls: ListenerStats;
+  /** Downstream request time of this listener. */
+  readonly histogram: Histogram;
+  /** The listener's access log, or null when it has none. */
+  accessLog: AccessLogBuffer | null;
   /** True while draining: responses carry `Connection: close`. */
   draining: boolean;
   /** Requests in flight on this listener (drain waits for zero). */
@@ -79,7 +85,7 @@ const enum State {
   Done,
 }
 
-export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
+export class Exchange implements StreamContext, Dispatcher.DispatchHandler, LoggedRequest {
   state = State.Filtering;
   /** The front throws if `res` is touched after onAborted: every write checks this first. */
   clientGone = false;
@@ -122,6 +128,17 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
   /** We paused the client socket. uWS's resume() on a socket that is not paused stalls the body,
    *  so only a pause of ours is ever undone. */
   clientPaused = false;
+  // Telemetry
+  readonly startEpochMs = Date.now();
+  readonly startMs = performance.now();
+  durationMs = 0;
+  upstreamStartMs = 0;
+  upstreamServiceMs = -1;
+  bytesSent = 0;
+  /** The status the client got (0 when it got none). */
+  finalStatus = 0;
+  /** Envoy's response flag of how this ended, or '' (shown as '-'). */
+  replyFlag = '';
 
   constructor(
     readonly res: FrontResponse,
@@ -141,6 +158,18 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
 
   get done(): boolean {
     return this.state === State.Done;
+  }
+
+  get upstreamHost(): string {
+    return this.endpoint === null ? '' : this.endpoint.host;
+  }
+
+  get clusterName(): string {
+    return this.cluster.config.name;
+  }
+
+  get routeName(): string {
+    return this.route.name;
   }
 
   // --- request filters -----------------------------------------------------------------------------
@@ -181,6 +210,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
       const stats = this.ctx.stats;
       stats[this.ctx.ls.rqAborted]++;
       if (this.holdsBreaker) stats[this.cluster.stats.rqCancelled]++;
+      this.replyFlag = 'DC'; // Envoy: downstream connection termination
       this.finish();
       if (this.abortUpstream !== null) this.abortUpstream(new Error('client aborted'));
     }
@@ -252,6 +282,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
       bodyTimeout: route.idleTimeoutMs,
     };
     this.abortUpstream = null;
+    this.upstreamStartMs = performance.now();
     endpoint.pool.dispatch(opts, this);
   }
 
@@ -306,6 +337,8 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
     if (statusCode < 200) return true;
     const cluster = this.cluster;
     const stats = this.ctx.stats;
+    this.upstreamServiceMs = performance.now() - this.upstreamStartMs;
+    cluster.histogram.recordValue(Math.round(this.upstreamServiceMs * 1000));
     stats[cluster.stats.rq1xx + ((statusCode / 100) | 0) - 1]++;
     cluster.reportStatus(this.endpoint!, statusCode);
     const policy = this.route.retryPolicy;
@@ -383,6 +416,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
     // client sees a truncated response rather than a complete-looking one.
     stats[this.ctx.ls.rqUpstreamReset]++;
     stats[cs.rqRxReset]++;
+    this.replyFlag = 'UR';
     this.finish();
     this.res.close();
   }
@@ -393,6 +427,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
     const res = this.res;
     const stats = this.ctx.stats;
     stats[this.ctx.ls.rq1xx + ((this.status / 100) | 0) - 1]++;
+    this.finalStatus = this.status;
     res.writeStatus(statusLine(this.status));
     const h = this.responseHeaders;
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1]!);
@@ -407,6 +442,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
 
   writeChunk(chunk: Buffer): void {
     const res = this.res;
+    this.bytesSent += chunk.byteLength;
     if (this.state === State.HeadReceived) this.writeHead();
     if (this.contentLength >= 0) {
       const offset = res.getWriteOffset();
@@ -478,6 +514,9 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
       return;
     }
     this.ctx.stats[this.ctx.ls.rq1xx + (reply.status.charCodeAt(0) - 49)]++;
+    this.finalStatus = reply.statusCode;
+    this.replyFlag = reply.flag;
+    this.bytesSent = reply.body.length;
     const close = closeConnection || this.ctx.draining;
     let headers = extra;
     if (this.extraResponseHeaders !== null) headers = extra === null ? this.extraResponseHeaders : [...extra, ...this.extraResponseHeaders];
@@ -504,6 +543,11 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler {
     }
     const chain = this.route.chain;
     if (chain !== null) for (let i = 0; i < chain.length; i++) chain[i]!.onDestroy?.(this);
+    this.durationMs = performance.now() - this.startMs;
+    const us = Math.round(this.durationMs * 1000);
+    ctx.histogram.recordValue(us);
+    this.route.histogram.recordValue(us);
+    if (ctx.accessLog !== null) ctx.accessLog.append(this);
   }
 }
 

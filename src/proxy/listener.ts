@@ -11,6 +11,8 @@ import { LOCAL_REPLIES } from '../errors/local-reply.js';
 import type { ListenerTls } from '../front/tls-config.js';
 import { clientIdentity, nodeTlsOptions, sanAllowed, type ClientIdentity } from '../front/tls.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
+import type { Histogram } from 'hdr-histogram-js';
+import type { AccessLogBuffer } from '../telemetry/plane-telemetry.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { ListenerStats } from '../stats/names.js';
 import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
@@ -22,6 +24,7 @@ const textDecoder = new TextDecoder();
 export class Listener implements ListenerContext {
   draining = false;
   active = 0;
+  accessLog: AccessLogBuffer | null = null;
   routes: readonly Route[];
   port = 0;
   private app: TemplatedApp | null = null;
@@ -44,6 +47,7 @@ export class Listener implements ListenerContext {
     routes: readonly Route[],
     readonly stats: Float64Array,
     readonly ls: ListenerStats,
+    readonly histogram: Histogram,
   ) {
     this.routes = routes;
     this.proto = tls === null ? 'http' : 'https';

@@ -4,9 +4,25 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { DataPlane, type Plan } from './data-plane.js';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { RecordBatch } from '../telemetry/record.js';
+
+export interface PlaneSnapshot {
+  histograms: Record<string, string>;
+  eventLoopDelayP99Ms: number;
+}
+
+/** The event-loop delay of the thread a plane runs on: the sidecar's own health. */
+export function eventLoopMonitor(): IntervalHistogram {
+  const h = monitorEventLoopDelay({ resolution: 20 });
+  h.enable();
+  return h;
+}
 
 export interface Plane {
   readonly stats: Float64Array;
+  /** Encoded HDR histograms of this plane (cumulative), by stat name, and its event-loop delay p99 (ms). */
+  telemetry?(): Promise<PlaneSnapshot>;
   apply(config: Config, plan: Plan): Promise<void>;
   startDrain(): Promise<void>;
   stopListening(): Promise<void>;
@@ -18,9 +34,15 @@ export class LocalPlane implements Plane {
   readonly stats: Float64Array;
   private readonly dp: DataPlane;
 
-  constructor(buffer: SharedArrayBuffer, policy: SharedArrayBuffer) {
+  private readonly eld = eventLoopMonitor();
+
+  constructor(buffer: SharedArrayBuffer, policy: SharedArrayBuffer, onAccessLog: (b: RecordBatch) => void) {
     this.stats = new Float64Array(buffer);
-    this.dp = new DataPlane(this.stats, new Int32Array(policy));
+    this.dp = new DataPlane(this.stats, new Int32Array(policy), onAccessLog);
+  }
+
+  async telemetry(): Promise<PlaneSnapshot> {
+    return { histograms: this.dp.telemetry.exportHistograms(), eventLoopDelayP99Ms: this.eld.percentile(99) / 1e6 };
   }
 
   apply(config: Config, plan: Plan): Promise<void> { return this.dp.apply(config, plan); }
@@ -33,10 +55,12 @@ export class LocalPlane implements Plane {
 /** Messages between the supervisor and a worker: a call with an id, answered with the same id. */
 export type WorkerCall =
   | { id: number; op: 'apply'; config: Config; plan: Plan }
-  | { id: number; op: 'startDrain' | 'stopListening' | 'close' }
+  | { id: number; op: 'startDrain' | 'stopListening' | 'close' | 'telemetry' }
   | { id: number; op: 'waitIdle'; timeoutMs: number };
 type CallBody = WorkerCall extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
 export type WorkerReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
+/** Unasked messages from a worker: access-log batches. */
+export type WorkerEvent = { event: 'accessLog'; batch: RecordBatch };
 
 export class WorkerPlane implements Plane {
   readonly stats: Float64Array;
@@ -51,6 +75,7 @@ export class WorkerPlane implements Plane {
     readonly index: number,
     /** Called when the worker exits without being asked to. */
     private readonly onDeath: (plane: WorkerPlane, code: number) => void,
+    private readonly onAccessLog: (b: RecordBatch) => void,
   ) {
     this.stats = new Float64Array(buffer);
     this.worker = this.spawn();
@@ -58,7 +83,11 @@ export class WorkerPlane implements Plane {
 
   private spawn(): Worker {
     const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { buffer: this.buffer, policy: this.policy, index: this.index } });
-    w.on('message', (m: WorkerReply) => {
+    w.on('message', (m: WorkerReply | WorkerEvent) => {
+      if ('event' in m) {
+        this.onAccessLog(m.batch);
+        return;
+      }
       const call = this.calls.get(m.id);
       if (call === undefined) return;
       this.calls.delete(m.id);
@@ -89,6 +118,7 @@ export class WorkerPlane implements Plane {
 
   async apply(config: Config, plan: Plan): Promise<void> { await this.call({ op: 'apply', config, plan }); }
   async startDrain(): Promise<void> { await this.call({ op: 'startDrain' }); }
+  async telemetry(): Promise<PlaneSnapshot> { return (await this.call({ op: 'telemetry' })) as PlaneSnapshot; }
   async stopListening(): Promise<void> { await this.call({ op: 'stopListening' }); }
   async waitIdle(timeoutMs: number): Promise<boolean> { return (await this.call({ op: 'waitIdle', timeoutMs })) as boolean; }
   async close(): Promise<void> {

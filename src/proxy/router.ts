@@ -5,6 +5,7 @@ import type { Filter } from '../chain/filter.js';
 import type { HeaderMatcher, RetryPolicy, RouteConfig } from '../config/types.js';
 import type { Cluster } from '../upstream/cluster.js';
 import { statusLine } from './status-line.js';
+import type { Histogram } from 'hdr-histogram-js';
 
 const enum PathKind { Prefix, Exact, Regex }
 
@@ -49,7 +50,13 @@ export class Route {
   readonly retryPolicy: RetryPolicy | null;
   readonly allowedClientSans: readonly string[] | null;
 
-  constructor(c: RouteConfig, cluster: Cluster | null, chain: readonly Filter[] | null) {
+  constructor(
+    c: RouteConfig,
+    cluster: Cluster | null,
+    chain: readonly Filter[] | null,
+    /** Downstream request time of this route, microseconds. */
+    readonly histogram: Histogram,
+  ) {
     this.name = c.name;
     const m = c.match;
     this.kind = m.path !== undefined ? PathKind.Exact : m.regex !== undefined ? PathKind.Regex : PathKind.Prefix;

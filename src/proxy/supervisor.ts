@@ -24,6 +24,10 @@ import { countEstablished } from './connections.js';
 import { LocalPlane, WorkerPlane, type Plane } from './planes.js';
 import { L4Plane } from '../l4/plane.js';
 import { redact } from './redact.js';
+import { Shipper } from '../telemetry/shipper.js';
+import { MetricsPool } from '../telemetry/metrics-pool.js';
+import type { RecordBatch } from '../telemetry/record.js';
+import type { HistogramSummary } from '../workers/metrics.worker.js';
 
 export interface SupervisorOptions {
   configFile?: string;
@@ -43,6 +47,11 @@ export class Supervisor implements AdminControl {
   /** The development certificate (`tls.self_signed`), made once, in a private directory removed at exit. */
   private selfSigned: { dir: string; cert: string; key: string } | null = null;
   private readonly watchedCerts = new Set<string>();
+  private readonly shipper: Shipper;
+  private readonly onAccessLog = (b: RecordBatch) => this.shipper.submit(b);
+  private readonly metricsPool = new MetricsPool();
+  /** The worst data-plane event-loop delay p99 at the last scrape, ms. */
+  private eventLoopP99Ms = 0;
   private rotationTimer: NodeJS.Timeout | null = null;
   private config!: Config;
   private planes: Plane[] = [];
@@ -59,6 +68,11 @@ export class Supervisor implements AdminControl {
 
   constructor(private readonly opts: SupervisorOptions) {
     this.serverStats = this.registry.server();
+    const ss = this.serverStats;
+    this.shipper = new Shipper({
+      stats: this.mainStats, written: ss.accessLogWritten, shipped: ss.accessLogShipped, spooled: ss.accessLogSpooled,
+      dropped: ss.accessLogDropped, batchesFailed: ss.accessLogBatchesFailed, retries: ss.accessLogRetries,
+    });
     this.stopped = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -77,8 +91,9 @@ export class Supervisor implements AdminControl {
     const plan = this.plan(this.config);
     const n = this.config.concurrency;
     this.planes = n === 1
-      ? [new LocalPlane(newStatBuffer(), this.policyBuffer)]
-      : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), this.policyBuffer, i, (p, code) => this.onWorkerDeath(p, code)));
+      ? [new LocalPlane(newStatBuffer(), this.policyBuffer, this.onAccessLog)]
+      : Array.from({ length: n }, (_, i) => new WorkerPlane(newStatBuffer(), this.policyBuffer, i, (p, code) => this.onWorkerDeath(p, code), this.onAccessLog));
+    this.shipper.configure(this.config);
     this.planes.push(new L4Plane(newStatBuffer(), this.registry)); // tcp_listeners, in this thread (src/l4/plane.ts)
     await Promise.all(this.planes.map((p) => p.apply(this.config, plan)));
     this.startHealthChecks(this.config, plan);
@@ -271,6 +286,7 @@ export class Supervisor implements AdminControl {
       await Promise.all(this.planes.map((p) => p.apply(next, plan)));
       this.startHealthChecks(next, plan);
       this.watchCertificates(next);
+      this.shipper.configure(next);
     } catch (err) {
       this.mainStats[this.serverStats.reloadRejected]++;
       log.error(`config reload (${reason}) refused; the previous config keeps serving`, { reason: (err as Error).message });
@@ -340,6 +356,9 @@ export class Supervisor implements AdminControl {
     const idle = (await Promise.all(this.planes.map((p) => p.waitIdle(drainTimeout)))).every(Boolean);
     if (!idle) log.warn('drain timeout: closing requests still in flight');
     await Promise.all(this.planes.map((p) => p.close()));
+    // The planes handed over their last access-log rows when they closed: ship them before exiting.
+    await this.shipper.close(10_000);
+    await this.metricsPool.close();
     await this.admin?.close();
     if (this.selfSigned !== null) rmSync(this.selfSigned.dir, { recursive: true, force: true });
     log.info('stopped');
@@ -370,6 +389,10 @@ export class Supervisor implements AdminControl {
       { family: 'envoy_server_uptime', statName: 'server.uptime', type: 'gauge', help: 'Seconds since start', labels: '', value: Math.floor((Date.now() - this.startedAt) / 1000) },
       { family: 'envoy_server_concurrency', statName: 'server.concurrency', type: 'gauge', help: 'Worker threads', labels: '', value: this.config.concurrency },
       { family: 'envoy_server_memory_physical_size', statName: 'server.memory_physical_size', type: 'gauge', help: 'Resident set size of the process in bytes', labels: '', value: process.memoryUsage.rss() },
+      { family: 'envoy_server_memory_heap_size', statName: 'server.memory_heap_size', type: 'gauge', help: 'V8 heap of the main thread in bytes', labels: '', value: process.memoryUsage().heapUsed },
+      { family: 'pillion_server_event_loop_delay_p99_seconds', statName: 'pillion.server.event_loop_delay_p99_seconds', type: 'gauge', help: 'Worst event-loop delay p99 over the data-plane threads (as of the last histogram scrape)', labels: '', value: this.eventLoopP99Ms / 1000 },
+      { family: 'pillion_pool_queue_size', statName: 'pillion.pool.log_ship.queue_size', type: 'gauge', help: 'Tasks waiting in a worker pool', labels: '{pool="log_ship"}', value: this.shipper.queueSize },
+      { family: 'pillion_pool_queue_size', statName: 'pillion.pool.metrics.queue_size', type: 'gauge', help: 'Tasks waiting in a worker pool', labels: '{pool="metrics"}', value: this.metricsPool.queueSize },
     ];
     out.push(...this.clusterGauges());
     // uWS does not tell JavaScript about HTTP connections, so open connections are counted from the
@@ -380,6 +403,14 @@ export class Supervisor implements AdminControl {
       out.push({ family: 'envoy_listener_downstream_cx_active', statName: `listener.${addr}.downstream_cx_active`, type: 'gauge', help: 'Open downstream connections (from /proc/net/tcp)', labels: `{envoy_listener_address="${addr}"}`, value: established.get(l.port) ?? 0 });
     }
     return out;
+  }
+
+  /** Every plane's histograms, merged in the metrics pool; plus each plane's event-loop delay. */
+  async histograms(): Promise<HistogramSummary[]> {
+    const snaps = await Promise.all(this.planes.map((p) => p.telemetry?.() ?? Promise.resolve(null)));
+    const valid = snaps.filter((x) => x !== null);
+    this.eventLoopP99Ms = Math.max(0, ...valid.map((x) => x.eventLoopDelayP99Ms));
+    return this.metricsPool.merge(valid.map((x) => x.histograms));
   }
 
   configDump(): unknown {
@@ -400,7 +431,8 @@ export class Supervisor implements AdminControl {
       const cx = values[p.stats.cxTotal]! - values[p.stats.cxDestroy]!;
       const pending = Math.max(0, rq - p.connectionCapacity);
       const gauge = (stat: string, value: number, help: string): ExtraSample => ({
-        family: `envoy_cluster_${stat.replace(/\./g, '_')}`, statName: `cluster.${c.name}.${stat}`, type: 'gauge', help,
+        // promtool refuses `_total` on a gauge (Envoy's membership_total).
+        family: `envoy_cluster_${stat.replace(/\./g, '_').replace(/_total$/, '_endpoints')}`, statName: `cluster.${c.name}.${stat}`, type: 'gauge', help,
         labels: `{envoy_cluster_name="${c.name}"}`, value,
       });
       out.push(

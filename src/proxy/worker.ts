@@ -2,11 +2,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { log, configureLog } from '../util/log.js';
 import { DataPlane } from './data-plane.js';
-import type { WorkerCall, WorkerReply } from './planes.js';
+import { eventLoopMonitor, type WorkerCall, type WorkerEvent, type WorkerReply } from './planes.js';
 
 const { buffer, policy, index } = workerData as { buffer: SharedArrayBuffer; policy: SharedArrayBuffer; index: number };
 configureLog({ component: `pillion worker ${index}` });
-const dp = new DataPlane(new Float64Array(buffer), new Int32Array(policy));
+// Access-log batches go to the main thread's shipper; their numbers are transferred, not copied.
+const dp = new DataPlane(new Float64Array(buffer), new Int32Array(policy), (batch) => {
+  parentPort!.postMessage({ event: 'accessLog', batch } satisfies WorkerEvent, [batch.nums.buffer as ArrayBuffer]);
+});
+const eld = eventLoopMonitor();
 
 async function handle(m: WorkerCall): Promise<unknown> {
   switch (m.op) {
@@ -15,6 +19,7 @@ async function handle(m: WorkerCall): Promise<unknown> {
     case 'stopListening': return dp.stopListening();
     case 'waitIdle': return dp.waitIdle(m.timeoutMs);
     case 'close': return dp.close();
+    case 'telemetry': return { histograms: dp.telemetry.exportHistograms(), eventLoopDelayP99Ms: eld.percentile(99) / 1e6 };
   }
 }
 

@@ -73,6 +73,12 @@ export const SERVER_STATS = {
   reloadSuccess: c('pillion.config.reload_success', 'Config reloads applied'),
   reloadRejected: c('pillion.config.reload_rejected', 'Config reloads refused (the old config kept serving)'),
   workerRestarts: c('pillion.server.worker_restarts', 'Worker threads restarted after they died'),
+  accessLogWritten: c('access_log.records_written', 'Access-log records written to stdout or files'),
+  accessLogShipped: c('access_log.records_shipped', 'Access-log records delivered to HTTP sinks'),
+  accessLogSpooled: c('access_log.records_spooled', 'Access-log records written to the spool while a sink was down'),
+  accessLogDropped: c('access_log.dropped', 'Access-log records dropped past the memory and disk bounds (or unwritable)'),
+  accessLogBatchesFailed: c('access_log.batches_failed', 'Access-log batches a sink refused or could not take'),
+  accessLogRetries: c('access_log.retries', 'HTTP sink attempts that failed and were retried or spooled'),
   tlsRotationSuccess: c('pillion.tls.rotation_success', 'Certificate files changed and loaded'),
   tlsRotationRejected: c('pillion.tls.rotation_rejected', 'Certificate files changed but refused (the previous certificate keeps serving)'),
 } as const satisfies Record<string, StatTemplate>;

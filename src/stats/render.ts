@@ -15,7 +15,7 @@ interface PromName {
   labels: string;
 }
 
-const CODE_CLASS = /^(.*)_([1-5])xx$/;
+const CODE_CLASS = /^((?:up|down)stream_rq)_([1-5])xx$/;
 
 /**
  * Envoy's Prometheus naming: the scope becomes a label (`cluster.backend.upstream_rq_total` ->
@@ -26,13 +26,19 @@ const CODE_CLASS = /^(.*)_([1-5])xx$/;
 export function promName(name: string, type: 'counter' | 'gauge'): PromName {
   let family: string;
   const labels: string[] = [];
+  const route = /^http\.([^.]+)\.route\.([^.]+)\.([a-z0-9_]+)$/.exec(name);
+  if (route !== null) {
+    family = `envoy_http_route_${route[3]}`;
+    if (type === 'counter' && !family.endsWith('_total')) family += '_total';
+    return { family, labels: `{envoy_http_conn_manager_prefix="${escapeLabel(route[1]!)}",envoy_route_name="${escapeLabel(route[2]!)}"}` };
+  }
   // The scope is the segment after `http.`/`cluster.`; the rest, dots and all, is the stat.
   const m = /^(http|cluster)\.([^.]+)\.([a-z0-9_.]+)$/.exec(name);
   if (m !== null) {
     const [, kind, scope, stat] = m as unknown as [string, string, string, string];
     labels.push(`${kind === 'http' ? 'envoy_http_conn_manager_prefix' : 'envoy_cluster_name'}="${escapeLabel(scope)}"`);
     let s = stat.replace(/\./g, '_');
-    const cls = CODE_CLASS.exec(stat);
+    const cls = CODE_CLASS.exec(s);
     if (cls !== null) {
       s = `${cls[1]}_xx`;
       labels.unshift(`envoy_response_code_class="${cls[2]}"`);
@@ -76,6 +82,56 @@ export function renderPrometheus(registry: StatRegistry, values: Float64Array, e
   for (const name of [...families.keys()].sort()) {
     const f = families.get(name)!;
     out += `# HELP ${name} ${f.help}\n# TYPE ${name} ${f.type}\n${f.samples.join('\n')}\n`;
+  }
+  return out;
+}
+
+/** A merged histogram as the metrics pool returns it (src/workers/metrics.worker.ts). */
+export interface HistogramView {
+  name: string;
+  count: number;
+  sumMs: number;
+  buckets: number[];
+  percentiles: number[];
+}
+
+/** Envoy's /stats line for a histogram: `name: P0(v,v) P25(v,v) ...` (interval and cumulative are both
+ *  since start here). */
+export function renderHistogramsText(hs: readonly HistogramView[], percentiles: readonly number[], filter?: RegExp): string {
+  let out = '';
+  for (const h of hs) {
+    if (filter !== undefined && !filter.test(h.name)) continue;
+    const parts = percentiles.map((q, i) => {
+      const v = h.percentiles[i]!;
+      const t = Number.isNaN(v) ? 'nan' : String(Math.round(v * 1000) / 1000);
+      return `P${q}(${t},${t})`;
+    });
+    out += `${h.name}: ${parts.join(' ')}\n`;
+  }
+  return out;
+}
+
+/** Prometheus histograms (milliseconds, Envoy's unit for rq_time) and a summary beside each. */
+export function renderHistogramsPrometheus(hs: readonly HistogramView[], bucketsMs: readonly number[], percentiles: readonly number[]): string {
+  const fams = new Map<string, { hist: string[]; summ: string[] }>();
+  for (const h of hs) {
+    const p = promName(h.name, 'gauge');
+    const inner = p.labels === '' ? '' : p.labels.slice(1, -1);
+    const lbl = (extra: string) => `{${inner === '' ? extra : `${inner},${extra}`}}`;
+    let f = fams.get(p.family);
+    if (f === undefined) fams.set(p.family, (f = { hist: [], summ: [] }));
+    bucketsMs.forEach((le, i) => f!.hist.push(`${p.family}_bucket${lbl(`le="${le}"`)} ${h.buckets[i]}`));
+    f.hist.push(`${p.family}_bucket${lbl('le="+Inf"')} ${h.count}`, `${p.family}_sum${p.labels} ${h.sumMs}`, `${p.family}_count${p.labels} ${h.count}`);
+    percentiles.forEach((q, i) => {
+      if (q === 0 || q === 100) return;
+      f!.summ.push(`${p.family}_percentiles${lbl(`quantile="${q / 100}"`)} ${Number.isNaN(h.percentiles[i]!) ? 'NaN' : h.percentiles[i]}`);
+    });
+    f.summ.push(`${p.family}_percentiles_sum${p.labels} ${h.sumMs}`, `${p.family}_percentiles_count${p.labels} ${h.count}`);
+  }
+  let out = '';
+  for (const [name, f] of [...fams].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    out += `# HELP ${name} Request time in milliseconds\n# TYPE ${name} histogram\n${f.hist.join('\n')}\n`;
+    out += `# HELP ${name}_percentiles Request time in milliseconds (HDR percentiles)\n# TYPE ${name}_percentiles summary\n${f.summ.join('\n')}\n`;
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type { Pool as PoolType } from 'undici';
 import type { ClusterConfig } from '../config/types.js';
 import type { ClusterStats } from '../stats/names.js';
+import type { Histogram } from 'hdr-histogram-js';
 import { HEALTH_EPOCH } from './shared-policy.js';
 
 // undici's index loads fetch, WebSocket, caches and mocks too: about 9 MB of RSS a sidecar does not
@@ -27,6 +28,8 @@ const PANIC_PERCENT = 50;
 export class Endpoint {
   /** Requests in flight to this endpoint from this thread (for least_request). */
   active = 0;
+  /** host:port, for the access log. */
+  readonly host: string;
   consecutive5xx = 0;
   consecutiveGatewayFailures = 0;
   timesEjected = 0;
@@ -40,7 +43,9 @@ export class Endpoint {
     readonly key: string,
     /** First of its ENDPOINT_SLOTS in shared memory. */
     readonly slot: number,
-  ) {}
+  ) {
+    this.host = new URL(origin).host;
+  }
 }
 
 /** Where a cluster's shared state is: assigned by the main thread. */
@@ -70,6 +75,8 @@ export class Cluster {
     plan: ClusterPlan,
     private readonly shared: Int32Array,
     private readonly statBuf: Float64Array,
+    /** Upstream service time (cluster.<c>.upstream_rq_time), microseconds. */
+    readonly histogram: Histogram,
   ) {
     this.stats = plan.stats;
     this.breaker = plan.breaker;
@@ -233,6 +240,7 @@ export function buildClusters(
   previous: ReadonlyMap<string, Cluster>,
   stats: Float64Array,
   shared: Int32Array,
+  histogram: (name: string) => Histogram,
 ): { clusters: Map<string, Cluster>; retired: Pool[] } {
   const reusable = new Map<string, Endpoint>();
   for (const cl of previous.values()) for (const e of cl.endpoints) reusable.set(e.key, e);
@@ -248,7 +256,7 @@ export function buildClusters(
       }
       return new Endpoint(origin, newPool(origin, c, plan.stats, stats), key, plan.endpoints[origin]!);
     });
-    clusters.set(c.name, new Cluster(c, endpoints, plan, shared, stats));
+    clusters.set(c.name, new Cluster(c, endpoints, plan, shared, stats, histogram(`cluster.${c.name}.upstream_rq_time`)));
   }
   return { clusters, retired: [...reusable.values()].map((e) => e.pool) };
 }

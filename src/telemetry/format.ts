@@ -1,0 +1,132 @@
+// Envoy's access-log format strings (the operators people use) and JSON formats, compiled once into a
+// list of column readers, and applied to a batch in the log-ship pool, never on the request path.
+import { Num, Str, STR_COLS, type RecordBatch } from './record.js';
+
+/** Envoy's default format (without the trailing newline: sinks add it). */
+export const ENVOY_DEFAULT_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% ' +
+  '%BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" ' +
+  '"%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"';
+
+/** One piece of a line: a literal, or a value read from a row. null values print as "-". */
+type Reader = (b: RecordBatch, row: number, width: number) => string | number | null;
+
+const OPERATOR = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+
+export class FormatError extends Error {}
+
+/** What a format needs captured at request time: request and response header names. */
+export interface Captures {
+  headers: Set<string>;
+  respHeaders: Set<string>;
+}
+
+function num(col: Num): Reader {
+  return (b, r) => b.nums[r * Num.Count + col]!;
+}
+
+function str(col: Str): Reader {
+  return (b, r, w) => b.strs[r * w + col] || null;
+}
+
+/** REQ(X?Y) / RESP(X): a captured header, read by its column, with Envoy's pseudo-headers. */
+function headerReader(kind: 'REQ' | 'RESP', arg: string, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): Reader {
+  const alts = arg.split('?').map((h) => h.trim().toLowerCase());
+  const readers = alts.map((h): Reader => {
+    if (kind === 'REQ') {
+      if (h === ':method') return str(Str.Method);
+      if (h === ':path') return str(Str.Path);
+      if (h === ':authority') h = 'host';
+      if (h === 'x-envoy-original-path') return () => null; // pillion rewrites paths upstream only
+    } else if (h === 'x-envoy-upstream-service-time') {
+      return (b, r) => {
+        const v = b.nums[r * Num.Count + Num.UpstreamServiceMs]!;
+        return v < 0 ? null : Math.round(v);
+      };
+    }
+    const name = h;
+    if (caps !== null) (kind === 'REQ' ? caps.headers : caps.respHeaders).add(name);
+    if (cols === null) return () => null;
+    const i = kind === 'REQ' ? cols.headers.indexOf(name) : cols.respHeaders.indexOf(name);
+    if (i < 0) return () => null;
+    const col = STR_COLS + (kind === 'REQ' ? i : cols.headers.length + i);
+    return (b, r, w) => b.strs[r * w + col] || null;
+  });
+  if (readers.length === 1) return readers[0]!;
+  return (b, r, w) => {
+    for (const rd of readers) {
+      const v = rd(b, r, w);
+      if (v !== null) return v;
+    }
+    return null;
+  };
+}
+
+function operator(name: string, arg: string | undefined, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): Reader {
+  switch (name) {
+    case 'START_TIME': return (b, r) => new Date(b.nums[r * Num.Count + Num.StartEpochMs]!).toISOString();
+    case 'PROTOCOL': return str(Str.Protocol);
+    case 'RESPONSE_CODE': return (b, r) => b.nums[r * Num.Count + Num.Status] || 0;
+    case 'RESPONSE_FLAGS': return (b, r, w) => b.strs[r * w + Str.ResponseFlags] || '-';
+    case 'BYTES_RECEIVED': return num(Num.BytesReceived);
+    case 'BYTES_SENT': return num(Num.BytesSent);
+    case 'DURATION': return (b, r) => Math.round(b.nums[r * Num.Count + Num.DurationMs]!);
+    case 'UPSTREAM_HOST': return str(Str.UpstreamHost);
+    case 'UPSTREAM_CLUSTER': return str(Str.UpstreamCluster);
+    case 'DOWNSTREAM_REMOTE_ADDRESS':
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT': return str(Str.DownstreamRemote);
+    case 'ROUTE_NAME': return str(Str.Route);
+    case 'REQ':
+    case 'RESP':
+      if (arg === undefined || arg === '') throw new FormatError(`%${name}(...)% needs a header name`);
+      return headerReader(name, arg, caps, cols);
+    default:
+      throw new FormatError(`unknown operator %${name}%`);
+  }
+}
+
+function truncate(rd: Reader, max: number | undefined): Reader {
+  if (max === undefined) return rd;
+  return (b, r, w) => {
+    const v = rd(b, r, w);
+    return typeof v === 'string' && v.length > max ? v.slice(0, max) : v;
+  };
+}
+
+/** Compiles a text format. With `cols` null it only collects what to capture (config time). */
+export function compileText(format: string, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: RecordBatch, row: number, width: number) => string {
+  const parts: (string | Reader)[] = [];
+  let last = 0;
+  for (const m of format.matchAll(OPERATOR)) {
+    if (m.index! > last) parts.push(format.slice(last, m.index));
+    parts.push(truncate(operator(m[1]!, m[2], caps, cols), m[3] === undefined ? undefined : Number(m[3])));
+    last = m.index! + m[0].length;
+  }
+  if (last < format.length) parts.push(format.slice(last));
+  return (b, r, w) => {
+    let s = '';
+    for (const p of parts) {
+      if (typeof p === 'string') s += p;
+      else {
+        const v = p(b, r, w);
+        s += v === null ? '-' : v;
+      }
+    }
+    return s;
+  };
+}
+
+/** Compiles a JSON format: field name -> format string (a lone operator keeps its number type). */
+export function compileJson(fields: Record<string, string>, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: RecordBatch, row: number, width: number) => string {
+  const entries = Object.entries(fields).map(([k, f]) => {
+    const lone = /^%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%$/.exec(f);
+    if (lone !== null) return [k, truncate(operator(lone[1]!, lone[2], caps, cols), lone[3] === undefined ? undefined : Number(lone[3]))] as const;
+    const t = compileText(f, caps, cols);
+    return [k, t as Reader] as const;
+  });
+  return (b, r, w) => {
+    const o: Record<string, unknown> = {};
+    for (const [k, rd] of entries) o[k] = rd(b, r, w);
+    return JSON.stringify(o);
+  };
+}

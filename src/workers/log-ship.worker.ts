@@ -1,0 +1,204 @@
+// The log-ship pool's worker (piscina): formats whole batches of access-log rows and delivers them to
+// their sink: a file (appended; opened per batch, so a logrotate rename or SIGUSR1 needs nothing more),
+// stdout (the text goes back to the main thread, which owns stdout), or HTTP (NDJSON, Loki push,
+// Elasticsearch bulk; gzip; retries with jittered backoff; the spool directory when the sink is down).
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { AccessLogConfig } from '../telemetry/config.js';
+import { compileJson, compileText } from '../telemetry/format.js';
+import { Num, NUM_COLS, STR_COLS, type RecordBatch } from '../telemetry/record.js';
+
+export interface ShipTask {
+  op: 'ship';
+  sink: AccessLogConfig;
+  /** Which bit of the row mask is this sink. */
+  bit: number;
+  batch: RecordBatch;
+  /** Spool directory of this sink (HTTP), or null. */
+  spool: string | null;
+  /** The main thread's memory bound was hit: spool without trying the sink. */
+  spoolOnly: boolean;
+}
+
+export interface DrainTask {
+  op: 'drain';
+  sink: AccessLogConfig;
+  spool: string;
+}
+
+export interface ShipResult {
+  records: number;
+  /** Text for stdout (the main thread writes it). */
+  stdout?: string;
+  written: number;
+  shipped: number;
+  spooled: number;
+  dropped: number;
+  failedAttempts: number;
+  error?: string;
+}
+
+const formatters = new Map<string, (b: RecordBatch, row: number, width: number) => string>();
+
+function formatter(sink: AccessLogConfig, b: RecordBatch): (b: RecordBatch, row: number, width: number) => string {
+  const key = `${sink.format ?? JSON.stringify(sink.json_format)}|${b.headers.join(',')}|${b.respHeaders.join(',')}`;
+  let f = formatters.get(key);
+  if (f === undefined) {
+    const cols = { headers: b.headers, respHeaders: b.respHeaders };
+    f = sink.format !== null ? compileText(sink.format, null, cols) : compileJson(sink.json_format!, null, cols);
+    formatters.set(key, f);
+  }
+  return f;
+}
+
+function lines(sink: AccessLogConfig, bit: number, b: RecordBatch): { lines: string[]; starts: number[] } {
+  const f = formatter(sink, b);
+  const width = STR_COLS + b.headers.length + b.respHeaders.length;
+  const out: string[] = [];
+  const starts: number[] = [];
+  const m = 1 << bit;
+  for (let r = 0; r < b.rows; r++) {
+    if ((b.nums[r * NUM_COLS + Num.SinkMask]! & m) === 0) continue;
+    out.push(f(b, r, width));
+    starts.push(b.nums[r * NUM_COLS + Num.StartEpochMs]!);
+  }
+  return { lines: out, starts };
+}
+
+function payload(sink: AccessLogConfig, ls: string[], starts: number[]): { body: Buffer; type: string } {
+  const h = sink.http!;
+  let text: string;
+  let type = 'application/x-ndjson';
+  if (h.preset === 'loki') {
+    // Loki's push API: one stream, values as [nanoseconds since the epoch, line].
+    const values = ls.map((l, i) => [`${Math.round(starts[i]!)}000000`, l]);
+    text = JSON.stringify({ streams: [{ stream: h.labels, values }] });
+    type = 'application/json';
+  } else if (h.preset === 'elasticsearch') {
+    const action = JSON.stringify({ index: { _index: h.index } });
+    text = ls.map((l) => `${action}\n${sink.json_format !== null ? l : JSON.stringify({ message: l })}\n`).join('');
+  } else {
+    text = ls.join('\n') + '\n';
+  }
+  const raw = Buffer.from(text);
+  return { body: h.gzip ? gzipSync(raw) : raw, type };
+}
+
+/** Sinks found down recently: batches go straight to the spool until this time (per sink URL). */
+const downUntil = new Map<string, number>();
+
+async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<{ ok: boolean; attempts: number; error?: string }> {
+  const h = sink.http!;
+  let error = '';
+  for (let attempt = 1; attempt <= sink.retry_max_attempts; attempt++) {
+    try {
+      const res = await fetch(h.url, {
+        method: 'POST',
+        body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
+        headers: { ...h.headers, 'content-type': type, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
+        signal: AbortSignal.timeout(h.timeout_ms),
+      });
+      await res.arrayBuffer();
+      if (res.ok) {
+        downUntil.delete(h.url);
+        return { ok: true, attempts: attempt };
+      }
+      error = `HTTP ${res.status}`;
+      // A 4xx other than 429 will not get better by retrying.
+      if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (attempt < sink.retry_max_attempts) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
+  }
+  downUntil.set(h.url, Date.now() + 2000);
+  return { ok: false, attempts: sink.retry_max_attempts, error };
+}
+
+let spoolSeq = 0;
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const f of readdirSync(dir)) {
+    try { n += statSync(join(dir, f)).size; } catch { /* shipped meanwhile */ }
+  }
+  return n;
+}
+
+/** Writes a ready payload to the spool (temp name, then rename: the drainer never sees half a file). */
+function spool(sink: AccessLogConfig, dir: string, body: Buffer, records: number): boolean {
+  mkdirSync(dir, { recursive: true });
+  if (dirBytes(dir) + body.length > sink.max_disk_bytes) return false;
+  const name = `${Date.now().toString().padStart(15, '0')}-${process.pid}-${(spoolSeq++).toString().padStart(8, '0')}-${records}`;
+  writeFileSync(join(dir, `.${name}.tmp`), body);
+  renameSync(join(dir, `.${name}.tmp`), join(dir, `${name}.batch`));
+  return true;
+}
+
+async function ship(t: ShipTask): Promise<ShipResult> {
+  const { lines: ls, starts } = lines(t.sink, t.bit, t.batch);
+  const r: ShipResult = { records: ls.length, written: 0, shipped: 0, spooled: 0, dropped: 0, failedAttempts: 0 };
+  if (ls.length === 0) return r;
+  const sink = t.sink;
+  if (sink.kind === 'stdout') {
+    r.stdout = ls.join('\n') + '\n';
+    r.written = ls.length;
+    return r;
+  }
+  if (sink.kind === 'file') {
+    try {
+      mkdirSync(dirname(sink.path!), { recursive: true });
+      appendFileSync(sink.path!, ls.join('\n') + '\n');
+      r.written = ls.length;
+    } catch (err) {
+      r.dropped = ls.length;
+      r.error = (err as Error).message;
+    }
+    return r;
+  }
+  const { body, type } = payload(sink, ls, starts);
+  const down = (downUntil.get(sink.http!.url) ?? 0) > Date.now();
+  if (!t.spoolOnly && !down) {
+    const p = await post(sink, body, type);
+    if (p.ok) {
+      r.shipped = ls.length;
+      r.failedAttempts = p.attempts - 1;
+      return r;
+    }
+    r.failedAttempts = p.attempts;
+    r.error = p.error;
+  }
+  if (t.spool !== null && spool(sink, t.spool, body, ls.length)) r.spooled = ls.length;
+  else r.dropped = ls.length;
+  return r;
+}
+
+/** Ships spooled batches, oldest first, until one fails. */
+async function drain(t: DrainTask): Promise<ShipResult> {
+  const r: ShipResult = { records: 0, written: 0, shipped: 0, spooled: 0, dropped: 0, failedAttempts: 0 };
+  let files: string[];
+  try {
+    files = readdirSync(t.spool).filter((f) => f.endsWith('.batch')).sort();
+  } catch {
+    return r; // no spool yet
+  }
+  const type = t.sink.http!.preset === 'loki' ? 'application/json' : 'application/x-ndjson';
+  for (const f of files) {
+    const p = join(t.spool, f);
+    const body = readFileSync(p);
+    const res = await post({ ...t.sink, retry_max_attempts: 1 }, body, type);
+    if (!res.ok) {
+      r.failedAttempts++;
+      r.error = res.error;
+      break;
+    }
+    unlinkSync(p);
+    r.shipped += Number(f.slice(f.lastIndexOf('-') + 1, -'.batch'.length)) || 0;
+  }
+  return r;
+}
+
+export default async function task(t: ShipTask | DrainTask): Promise<ShipResult> {
+  return t.op === 'ship' ? ship(t) : drain(t);
+}
