@@ -58,7 +58,7 @@ test('a missing required field points at its parent', () => {
 test('bad values: durations, ports, URLs, regexes, lb policies', () => {
   assert.equal(check(base.replace('cluster: app', 'cluster: app\n        timeout: soon')).field, 'listeners[0].routes[0].timeout');
   assert.equal(check(base.replace('port: 8000', 'port: 70000')).field, 'listeners[0].port');
-  assert.equal(check(base.replace('http://127.0.0.1:1', 'https://x:1')).field, 'clusters[0].endpoints[0]');
+  assert.equal(check(base.replace('http://127.0.0.1:1', 'ftp://x:1')).field, 'clusters[0].endpoints[0]');
   assert.equal(check(base.replace('prefix: /', 'regex: "("')).field, 'listeners[0].routes[0].match.regex');
   assert.equal(check(base.replace("endpoints:", 'lb_policy: fastest\n    endpoints:')).field, 'clusters[0].lb_policy');
 });
