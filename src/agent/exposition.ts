@@ -64,11 +64,6 @@ export class MetricSet {
     fam.values.push(value);
   }
 
-  /** Names of the families that have at least one sample. */
-  familyNames(): string[] {
-    return [...this.families.keys()];
-  }
-
   /** Renders every family in name order, samples in label-value order, duplicates dropped. */
   render(): string {
     // Metric names are ASCII ([a-zA-Z_:][a-zA-Z0-9_:]*), so native order is byte order.
