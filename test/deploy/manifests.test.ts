@@ -226,7 +226,7 @@ test('proxy sidecars: probes on the admin port, admin reachable by the kubelet, 
 });
 
 test('resources: requests and limits, memory limit above the measured peak RSS', () => {
-  const MEASURED_PEAK = 108 * 1024 ** 2; // docs/deploy.md, "Resources"
+  const MEASURED_PEAK = 116 * 1024 ** 2; // docs/deploy.md, "Resources" (the higher of the two runs)
   for (const p of [...pillionContainers('proxy'), ...pillionContainers('agent')]) {
     const r = p.c.resources as Obj;
     const where = `${p.file} ${p.c.name}`;
@@ -237,7 +237,7 @@ test('resources: requests and limits, memory limit above the measured peak RSS',
     }
     if (p.c.args[0] === 'proxy') {
       assert.ok(quantity(r.limits.memory) >= 1.5 * MEASURED_PEAK, `${where}: memory limit leaves room above ${MEASURED_PEAK}`);
-      assert.ok(quantity(r.requests.memory) >= 61 * 1024 ** 2, `${where}: memory request >= idle RSS`);
+      assert.ok(quantity(r.requests.memory) >= 73 * 1024 ** 2, `${where}: memory request >= idle RSS`);
     }
   }
   // every container in deploy/ has a memory limit: a sidecar's neighbour can starve it too
