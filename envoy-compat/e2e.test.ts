@@ -87,6 +87,40 @@ describe('pillion proxy --envoy-config', () => {
     }
   });
 
+  test('virtual hosts by domain: the Host header picks the virtual host, and a host-specific one never falls through', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-vh-'));
+    const text = `static_resources:
+  listeners:
+  - address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: vh
+          http_filters: [{name: envoy.filters.http.router}]
+          route_config:
+            virtual_hosts:
+            - {name: any, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: app, prefix_rewrite: /any/}}]}
+            - {name: api, domains: [api.example.com], routes: [{match: {prefix: /v1/}, route: {cluster: app}}]}
+  clusters:
+  - name: app
+    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${origin.port}}}}}]}]}
+`;
+    writeFileSync(join(dir, 'envoy.yaml'), text);
+    const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml')] });
+    try {
+      assert.equal((await request(p.port, { path: '/v1/x', headers: { host: 'api.example.com' } })).status, 200);
+      assert.equal(origin.seen('/v1/x').length, 1);
+      assert.equal((await request(p.port, { path: '/v2', headers: { host: 'api.example.com' } })).status, 404, 'the api virtual host has no /v2 route');
+      assert.equal((await request(p.port, { path: '/v1/x', headers: { host: 'other.example.com' } })).status, 200);
+      assert.equal(origin.seen('/any/v1/x').length, 1, 'other hosts go to the * virtual host');
+    } finally {
+      assert.equal(await p.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('filesystem xDS (dynamic-config-fs): LDS and CDS files are read, and a changed CDS file is applied while traffic flows', async () => {
     const second = new Origin();
     await second.start();

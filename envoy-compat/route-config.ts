@@ -123,7 +123,8 @@ function perFilter(key: string, cfg: Node, route: RawRoute, s: RouteScopeInput, 
       return;
     }
   }
-  const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, inner.typeName());
+  const innerType = inner.typeName(); // read first: it marks `@type` as used
+  const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, innerType);
   if (t === undefined) {
     inner.dropSelf(`per-route config for ${key}, a filter pillion does not know`);
     return;
