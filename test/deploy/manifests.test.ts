@@ -390,3 +390,19 @@ test('compose: pillion owns the network namespace, the app joins it after pillio
   assert.equal(s.pillion!.build.dockerfile, 'Dockerfile');
   assert.equal(s.pillion!.build.context, '..');
 });
+
+test('every pod with an admin port open to the network has a NetworkPolicy that keeps it for monitoring', () => {
+  const policies = objects.filter((o) => o.obj.kind === 'NetworkPolicy').map((o) => o.obj);
+  for (const p of pillionContainers('proxy')) {
+    const labels = p.workload.spec.template.metadata.labels as Record<string, string>;
+    const pol = policies.find((n) => Object.entries(n.spec.podSelector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v));
+    assert.ok(pol, `${p.file}: a NetworkPolicy selects the pods`);
+    assert.deepEqual(pol.spec.policyTypes, ['Ingress']);
+    const rules = pol.spec.ingress as Obj[];
+    const open = rules.filter((r) => r.from === undefined).flatMap((r) => r.ports.map((x: Obj) => x.port));
+    assert.deepEqual(open, [15001], `${p.file}: only the proxy port is open to all`);
+    const admin = rules.find((r) => r.ports.some((x: Obj) => x.port === 15000))!;
+    assert.ok(admin.from?.length > 0, `${p.file}: the admin port has a from`);
+    for (const f of admin.from as Obj[]) assert.equal(f.podSelector.matchLabels['app.kubernetes.io/component'], 'monitoring');
+  }
+});
