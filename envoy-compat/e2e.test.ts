@@ -137,20 +137,20 @@ describe('pillion proxy --envoy-config', () => {
       writeFileSync(join(dir, 'cds.yaml'), cdsFor(origin));
       const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml')] });
       try {
-        assert.equal((await request(p.port, { path: '/a' })).status, 200);
-        assert.equal(origin.seen('/a').length, 1);
+        assert.equal((await request(p.port, { path: '/fs-a' })).status, 200);
+        assert.equal(origin.seen('/fs-a').length, 1);
         // Replace the file by rename, as Envoy's docs tell users to (and as ConfigMaps do).
         writeFileSync(join(dir, 'cds.yaml.tmp'), cdsFor(second));
         renameSync(join(dir, 'cds.yaml.tmp'), join(dir, 'cds.yaml'));
         let failures = 0;
         await waitFor('requests to reach the second origin', async () => {
-          const r = await request(p.port, { path: '/b' });
+          const r = await request(p.port, { path: '/fs-b' });
           if (r.status !== 200) failures++;
-          return second.seen('/b').length > 0;
+          return second.seen('/fs-b').length > 0;
         }, 10_000);
         assert.equal(failures, 0, 'no request failed during the reload');
         assert.equal(await p.stat('pillion.config.reload_success'), 1);
-        assert.equal(await p.stat('http.ingress_http.downstream_rq_total'), 1 + origin.seen('/b').length + second.seen('/b').length);
+        assert.equal(await p.stat('http.ingress_http.downstream_rq_total'), 1 + origin.seen('/fs-b').length + second.seen('/fs-b').length);
       } finally {
         assert.equal(await p.stop(), 0);
       }
