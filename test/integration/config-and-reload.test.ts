@@ -13,7 +13,8 @@ async function runToExit(opts: Parameters<typeof spawnProxy>[0]): Promise<{ code
   const p = spawnProxy(opts);
   let stdout = '';
   p.child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  const t = setTimeout(() => p.signal('SIGKILL'), 10_000);
+  // Generous: a loaded CI machine can take seconds to start node.
+  const t = setTimeout(() => p.signal('SIGKILL'), 20_000);
   const code = await p.exited;
   clearTimeout(t);
   await p.stop();
