@@ -75,9 +75,11 @@ export class HttpL7 {
     if (conn === undefined) return this.reply(res, LOCAL_REPLIES.noHealthyUpstream, end);
     const headers: Record<string, string | string[]> = {};
     const raw = req.rawHeaders;
+    // Headers the client's Connection header names are hop-by-hop too.
+    const named = req.headers.connection?.toLowerCase().split(',').map((x) => x.trim()) ?? [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (HOP.has(name)) continue;
+      if (HOP.has(name) || named.includes(name)) continue;
       const v = raw[i + 1]!;
       const prev = headers[name];
       headers[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];

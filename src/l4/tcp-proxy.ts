@@ -305,8 +305,11 @@ class Session {
       this.l.stats[this.l.s.http]!++;
       const peeked = this.takePeeked();
       this.l.httpL7.adopt(this.down, peeked, target, (rx, tx) => {
+        const l = this.l;
         this.rx = rx;
         this.tx = tx;
+        l.stats[l.s.rxBytes]! += rx;
+        l.stats[l.s.txBytes]! += tx;
         this.finish('done', '', null);
       });
       return;
