@@ -59,13 +59,16 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
         explicit.skip('http_protocol_options'); // HTTP/1.1 upstream: what pillion speaks
         explicit.finish();
       } else if (explicit !== undefined) explicit.dropSelf('upstream HTTP/2 or HTTP/3: pillion speaks HTTP/1.1 to upstreams');
+      const up = opts.get('upstream_http_protocol_options');
+      if (up !== undefined) upstreamHttpOptions(up);
       opts.drop('auto_config', 'upstream protocol auto-selection (ALPN): pillion speaks HTTP/1.1 to upstreams');
       opts.drop('use_downstream_protocol_config', 'pillion speaks HTTP/1.1 to upstreams');
       opts.finish();
     } else opts.dropSelf(`protocol options ${key}: pillion has no equivalent`);
   }
   c.drop('http2_protocol_options', 'upstream HTTP/2: pillion speaks HTTP/1.1 to upstreams');
-  c.drop('upstream_http_protocol_options', 'pillion has no upstream SNI/host validation options');
+  const up = c.get('upstream_http_protocol_options');
+  if (up !== undefined) upstreamHttpOptions(up);
 
   const ts = c.get('transport_socket');
   if (ts !== undefined) transportSocket(ts, 'upstream', ctx, out);
@@ -84,6 +87,13 @@ export function cluster(c: Node, ctx: Ctx, index: number): RawCluster {
   c.drop('maglev_lb_config', 'pillion has no maglev');
   c.finish();
   return out;
+}
+
+/** auto_sni / auto_san_validation: what pillion (undici) does anyway, SNI and verification from the Host. */
+function upstreamHttpOptions(up: Node): void {
+  if (up.bool('auto_sni') === true) up.note('auto_sni: pillion sends the request\'s Host as SNI anyway');
+  if (up.bool('auto_san_validation') === true) up.note('auto_san_validation: pillion verifies the upstream certificate against the SNI name anyway');
+  up.finish();
 }
 
 function commonOptions(co: Node, out: RawCluster): void {

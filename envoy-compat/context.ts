@@ -37,6 +37,7 @@ export interface RawListener {
   /** `node` for mTLS (pillion verifies client certificates on its node front). */
   front?: string;
   tls?: Record<string, unknown>;
+  access_log?: Record<string, unknown>[];
   /** pillion's filter chain, in Envoy's http_filters order: `{name, ...config}`. */
   filters?: Record<string, unknown>[];
   routes: RawRoute[];

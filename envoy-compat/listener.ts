@@ -98,7 +98,7 @@ function listenerRest(l: Node): void {
       lf.finish();
     } else lf.dropSelf(`listener filter ${name ?? '(unnamed)'}: pillion has none`);
   }
-  l.drop('access_log', 'listener (connection) access log: pillion writes no access log yet (issue 5)');
+  l.drop('access_log', 'listener (connection-level) access log: pillion logs requests, in the HCM\'s access_log');
   l.drop('per_connection_buffer_limit_bytes', 'pillion streams bodies with its own backpressure');
   l.drop('connection_balance_config', 'pillion\'s workers share the port with SO_REUSEPORT');
   l.skip('traffic_direction', 'stat_prefix'); // informational; the HCM's stat_prefix names the listener

@@ -91,7 +91,7 @@ function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void 
   }
   vh.drop('require_tls', 'pillion does not redirect plain HTTP to HTTPS', true);
 
-  vh.drop('rate_limits', 'pillion has no rate limit yet (issue 3)');
+  vh.drop('rate_limits', 'rate limit descriptor actions: pillion\'s local_ratelimit descriptors are per distinct client, not built from route actions');
   vh.finish();
 }
 
@@ -327,7 +327,7 @@ function routeAction(a: Node, out: RawRoute, s: RouteScopeInput): boolean {
   if (rp !== undefined) out.retry_policy = retryPolicy(rp);
   else if (s.vhostRetry !== undefined) out.retry_policy = s.vhostRetry;
   if (out.retry_policy !== undefined && Object.keys(out.retry_policy).length === 0) delete out.retry_policy;
-  a.drop('rate_limits', 'rate limit descriptor actions: pillion has no rate limit yet (issue 3)');
+  a.drop('rate_limits', 'rate limit descriptor actions: pillion\'s local_ratelimit descriptors are per distinct client, not built from route actions');
   a.drop('upgrade_configs', 'pillion does not proxy upgrades (WebSocket)');
   a.skip('priority'); // routing priority selects Envoy's DEFAULT/HIGH breaker thresholds; pillion has one
   a.finish();

@@ -41,7 +41,7 @@ function tcpProxy(cfg: Node, out: RawTcpListener): string | undefined {
     cfg.finish();
     return undefined;
   }
-  cfg.drop('access_log', 'tcp access log: pillion writes no access log yet (issue 5)');
+  cfg.drop('access_log', 'tcp_proxy access log: not carried over to pillion\'s tcp listeners');
   cfg.drop('max_connect_attempts', 'pillion connects once per downstream connection');
   cfg.drop('hash_policy', 'pillion has no hash load balancing');
   cfg.drop('tunneling_config', 'pillion does not tunnel TCP over HTTP');
