@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { COLLECTOR_DEFAULTS } from '../../src/agent/collectors/index.js';
 import { FilesystemCollector, type StatfsFn } from '../../src/agent/collectors/filesystem.js';
+import { createAgentServer } from '../../src/agent/http-server.js';
 import { MetricSet } from '../../src/agent/exposition.js';
 import { parseFlags } from '../../src/agent/flags.js';
 import { createLogger, silentLogger } from '../../src/agent/logger.js';
@@ -127,6 +128,25 @@ describe('pillion agent over HTTP', () => {
       writeFileSync(join(dir, 'loadavg'), '4.50 2.00 3.00 1/1 1\n');
       assert.match((await httpGet(a.address, '/metrics')).body, /^node_load1 4\.5$/m);
     });
+  });
+});
+
+describe('--web.max-requests', () => {
+  it('answers 503 beyond the limit of concurrent scrapes, and serves again after', async () => {
+    const slow = { name: 'slow', update: () => new Promise<void>((r) => setTimeout(r, 300)) };
+    const server = createAgentServer({ collectors: [slow], telemetryPath: '/metrics', maxRequests: 1, logger: silentLogger });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const [a, b] = await Promise.all([httpGet(address, '/metrics'), new Promise((r) => setTimeout(r, 50)).then(() => httpGet(address, '/metrics'))]);
+      assert.equal(a.status, 200);
+      assert.equal(b.status, 503);
+      assert.match(b.body, /Limit of concurrent requests reached \(1\)/);
+      assert.equal((await httpGet(address, '/metrics')).status, 200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
