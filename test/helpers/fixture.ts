@@ -21,6 +21,8 @@ export async function startFixture(opts: {
   routes?: string;
   clusters?: string;
   extra?: string;
+  /** YAML added to the listener (access_log, filters...), unindented. */
+  listenerExtra?: string;
   proxy?: ProxyOptions;
 } = {}): Promise<Fixture> {
   const origin = new Origin();
@@ -39,6 +41,7 @@ export async function startFixture(opts: {
             cluster: local_app`,
         clusters: `- name: local_app\n  endpoints: [${origin.url}]\n${opts.clusters !== undefined ? indent(sub(opts.clusters)!, 0) : ''}`,
         extra: sub(opts.extra),
+        listenerExtra: sub(opts.listenerExtra),
       }),
     });
   } catch (err) {

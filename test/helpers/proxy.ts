@@ -201,6 +201,8 @@ export function yamlConfig(opts: {
   listenerName?: string;
   /** The listener's front: 'uws' (default) or 'node'. */
   front?: string;
+  /** YAML added to the listener (access_log, filters...), unindented. */
+  listenerExtra?: string;
 }): string {
   return `admin:
   address: 127.0.0.1
@@ -209,7 +211,7 @@ listeners:
   - name: ${opts.listenerName ?? 'ingress'}
     address: 127.0.0.1
     port: 0
-${opts.front !== undefined && opts.front !== 'uws' ? `    front: ${opts.front}\n` : ''}    routes:
+${opts.front !== undefined && opts.front !== 'uws' ? `    front: ${opts.front}\n` : ''}${opts.listenerExtra !== undefined ? `${indent(opts.listenerExtra, 4)}\n` : ''}    routes:
 ${indent(opts.routes, 6)}
 clusters:
 ${indent(opts.clusters, 2)}

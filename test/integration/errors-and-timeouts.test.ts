@@ -3,7 +3,10 @@
 // 504 UT, 502 UPE, 404 NR, 413, 431; plus the route's idle timeout and the default route timeout.
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FRONTS, startFixture, type Fixture } from '../helpers/fixture.js';
 import { rawExchange } from '../helpers/raw.js';
@@ -291,3 +294,63 @@ for (const front of FRONTS) {
     });
   });
 }
+
+describe('access log response flags', () => {
+  let f: Fixture;
+  let dir = '';
+  let logFile = '';
+  let lines: string[] = [];
+  before(async () => {
+    const dead = await freePort();
+    dir = mkdtempSync(join(tmpdir(), 'pillion-alog-'));
+    logFile = join(dir, 'access.log');
+    f = await startFixture({
+      routes: `
+        - name: refused
+          match: { prefix: /refused }
+          cluster: refused
+        - name: nohealthy
+          match: { prefix: /nohealthy }
+          cluster: empty
+        - name: slow
+          match: { prefix: /timeout/ }
+          cluster: local_app
+          prefix_rewrite: /
+          timeout: 200ms
+        - name: small
+          match: { prefix: /small/ }
+          cluster: local_app
+          prefix_rewrite: /
+          max_request_bytes: 10
+        - name: ok
+          match: { prefix: /bytes/ }
+          cluster: local_app`,
+      clusters: `
+        - name: refused
+          endpoints: [http://127.0.0.1:${dead}]
+        - name: empty
+          endpoints: []`,
+      listenerExtra: `access_log:\n  - path: ${logFile}\n    format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %REQ(:PATH)%\\n"\n    batch: { max_delay: 50ms }`,
+    });
+    for (const [path, method, body] of [['/refused', 'GET'], ['/nohealthy', 'GET'], ['/timeout/sleep/3000', 'GET'], ['/nowhere', 'GET'], ['/small/echo', 'POST', 'x'.repeat(11)], ['/bytes/1', 'GET']] as [string, string, string?][]) {
+      await request(f.proxy.port, { path, method, body });
+    }
+    // The '-' line of the last request comes last: once it is there, everything before it is too.
+    await waitFor('the access log lines', () => {
+      try { lines = readFileSync(logFile, 'utf8').trim().split('\n').filter((l) => l !== ''); } catch { lines = []; }
+      return lines.includes('200 - /bytes/1');
+    }, 8000).catch((e: Error) => { throw new Error(`${e.message}; got ${JSON.stringify(lines)}\n${f.proxy.stderr()}`); });
+  });
+  after(async () => {
+    await f?.stop();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('upstream failures are logged with their Envoy response flag (UF, UH, UT); a proxied response with -', () => {
+    for (const l of ['503 UF /refused', '503 UH /nohealthy', '504 UT /timeout/sleep/3000', '200 - /bytes/1']) assert.ok(lines.includes(l), `${l} not in ${JSON.stringify(lines)}`);
+  });
+
+  test('replies made before any upstream is picked are logged too (NR for no route, RL for 413)', { todo: 'see /tmp/pillion-bugs.md: no access log line for NR and 413' }, () => {
+    for (const l of ['404 NR /nowhere', '413 RL /small/echo']) assert.ok(lines.includes(l), `${l} not in ${JSON.stringify(lines)}`);
+  });
+});
