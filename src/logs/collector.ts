@@ -1,0 +1,873 @@
+// The log collector: finds files by glob, reads each byte once, turns lines into records, ships them in
+// batches and moves checkpoints only after the sink has acknowledged a batch.
+//
+//   fs.watch events ─┐                      ┌─ sink.send(batch k) ── ack ── commit(k) ── checkpoint file
+//   rescan timer ────┼─> dirty files ─> fill() ─> batch k+1 (prefetched while k is in flight)
+//                    └─ housekeeping: new files, rename/copytruncate rotation, drains, idle closes
+//
+// At most two batches live in memory (the one in flight and the next one), so when the sink is down
+// reading stops and the files are the buffer. A restart resumes from the last acknowledged offsets, so
+// at most the batch that was in flight is shipped twice. All file state is touched under one lock
+// (`exclusive`), so the prefetch, the rescan timer and watch events never race on a descriptor.
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import { CheckpointStore, FINGERPRINT_BYTES, type Checkpoint } from './checkpoint.js';
+import type { LogsOptions } from './flags.js';
+import { parseContainerLine, podLabels } from './formats.js';
+import { compileGlob, matches, type Glob } from './glob.js';
+import { LogsStats, type LogsGauges } from './metrics.js';
+import type { LogRecord, Sink } from './sink.js';
+import { log } from '../util/log.js';
+
+/** A record being joined: CRI/Docker partial pieces, or a multiline record waiting for its next start. */
+interface Pending {
+  time: string;
+  readMs: number;
+  stream: string | null;
+  message: string;
+  /** Offset of the first line of the record: the checkpoint may not pass it while the record is pending. */
+  start: number;
+  truncated: boolean;
+  lastMs: number;
+}
+
+/** One tailed file, by identity (device + inode): a rename keeps the object, a new inode gets a new one. */
+class TrackedFile {
+  fh: FileHandle | null = null;
+  /** Next byte to parse: always the start of a line. */
+  readOffset: number;
+  /** Size at the last stat. */
+  size: number;
+  /** Acknowledged offset of the current generation. */
+  committed: number;
+  /** Bumped when the file is truncated: an acknowledgement for an older generation is ignored. */
+  gen = 0;
+  fp: Buffer = Buffer.alloc(0);
+  /** Discarding the rest of an over-long line. */
+  skipping = false;
+  partial: Map<string, Pending> | null = null;
+  multi: Map<string, Pending> | null = null;
+  draining = false;
+  drainDeadline = 0;
+  lastGrowthMs: number;
+  lastActivityMs: number;
+  reading = false;
+  /** The batch sequence after whose acknowledgement a released file can leave the checkpoints. */
+  retireAfterSeq = 0;
+
+  constructor(
+    public path: string,
+    readonly dev: number,
+    readonly ino: number,
+    readonly key: string,
+    readonly fields: string,
+    readonly labels: Record<string, string>,
+    offset: number,
+    size: number,
+    now: number,
+  ) {
+    this.readOffset = offset;
+    this.committed = offset;
+    this.size = size;
+    this.lastGrowthMs = now;
+    this.lastActivityMs = now;
+  }
+
+  /** Where a restart must resume: before the first pending record, else after everything consumed. */
+  safeOffset(): number {
+    let o = this.readOffset;
+    if (this.partial !== null) for (const p of this.partial.values()) o = Math.min(o, p.start);
+    if (this.multi !== null) for (const p of this.multi.values()) o = Math.min(o, p.start);
+    return o;
+  }
+
+  hasPending(): boolean {
+    return (this.partial !== null && this.partial.size > 0) || (this.multi !== null && this.multi.size > 0);
+  }
+}
+
+class Batch {
+  records: LogRecord[] = [];
+  bytes = 0;
+  /** Per file: the generation and the offset that become the checkpoint once this batch is acknowledged. */
+  offsets = new Map<TrackedFile, { gen: number; offset: number }>();
+  firstReadMs = 0;
+  constructor(readonly seq: number) {}
+}
+
+const keyOf = (st: { dev: number; ino: number }): string => `${st.dev}:${st.ino}`;
+
+export class Collector {
+  readonly stats = new LogsStats();
+  private readonly globs: Glob[];
+  private readonly excludes: Glob[];
+  private readonly store: CheckpointStore;
+  private readonly files = new Map<string, TrackedFile>();
+  private readonly byPath = new Map<string, TrackedFile>();
+  private readonly dirty = new Set<TrackedFile>();
+  /** Released files whose last records are not acknowledged yet: still checkpointed. */
+  private readonly retiring = new Set<TrackedFile>();
+  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly buf: Buffer;
+  private openCount = 0;
+  private lock: Promise<unknown> = Promise.resolve();
+  private wakeResolve: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private rescanDue = true;
+  private lastRescanMs = 0;
+  private stopping = false;
+  private shipping = false;
+  private seq = 0;
+  private ackedSeq = 0;
+  private inFlightFirstMs = 0;
+  private pendingRecords = 0;
+  private loop: Promise<void> | null = null;
+  private timeIso = '';
+  private timeMs = -1;
+
+  constructor(private readonly o: LogsOptions, private readonly sink: Sink) {
+    this.globs = o.paths.map(compileGlob);
+    this.excludes = o.excludes.map(compileGlob);
+    this.store = new CheckpointStore(o.stateDir);
+    // A line is cut at maxLineBytes, so a chunk twice that long always holds a whole line or a cut one.
+    this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * o.maxLineBytes + 2));
+  }
+
+  /** Loads checkpoints, finds the files and starts the read-ship loop. Throws on an unreadable state dir. */
+  async start(): Promise<void> {
+    const saved = await this.store.load();
+    await this.exclusive(() => this.rescan(null, saved));
+    this.timer = setInterval(() => this.tick(), this.o.rescanIntervalMs);
+    this.timer.unref();
+    this.loop = this.run();
+  }
+
+  /** Stops reading, delivers what was read (bounded by `deadlineMs`), writes the final checkpoint. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    this.stopping = true;
+    this.stopDeadline = Date.now() + deadlineMs;
+    this.wake();
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.loop;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
+    await this.exclusive(async () => {
+      for (const f of [...this.files.values(), ...this.retiring]) await this.closeFile(f);
+    });
+  }
+
+  private stopDeadline = 0;
+
+  gauges(): LogsGauges {
+    let lag = 0;
+    for (const f of this.files.values()) lag += Math.max(0, f.size - f.committed);
+    for (const f of this.retiring) lag += Math.max(0, f.size - f.committed);
+    return {
+      filesTracked: this.files.size + this.retiring.size,
+      filesOpen: this.openCount,
+      lagBytes: lag,
+      lagSeconds: this.inFlightFirstMs === 0 ? 0 : Math.max(0, (Date.now() - this.inFlightFirstMs) / 1000),
+      pendingRecords: this.pendingRecords,
+    };
+  }
+
+  // ---- loop -------------------------------------------------------------------------------------
+
+  private async run(): Promise<void> {
+    let next = this.exclusive(() => this.fill());
+    for (;;) {
+      const batch = await next;
+      if (batch.records.length === 0) {
+        // Offsets may still move (empty lines, cut tails): commit them without a round trip.
+        if (batch.offsets.size > 0) await this.commit(batch);
+        if (this.stopping) break;
+        await this.waitForWork();
+        if (this.stopping) break;
+        next = this.exclusive(() => this.fill());
+        continue;
+      }
+      // Prefetch the next batch while this one is in flight; reading stops there until the ack.
+      next = this.stopping ? Promise.resolve(new Batch(++this.seq)) : this.exclusive(() => this.fill());
+      const delivered = await this.deliver(batch);
+      if (!delivered) break; // stopping and the sink never answered: the checkpoint stays behind it
+      await this.commit(batch);
+      if (this.stopping && Date.now() >= this.stopDeadline) break;
+    }
+    await this.saveCheckpoint();
+  }
+
+  /** Sends until acknowledged (or rejected for good); false only when stopping ran out of time. */
+  private async deliver(batch: Batch): Promise<boolean> {
+    this.shipping = true;
+    this.inFlightFirstMs = batch.firstReadMs;
+    this.pendingRecords = batch.records.length;
+    let backoff = 100;
+    try {
+      for (;;) {
+        const r = await this.sink.send(batch.records);
+        if (r.outcome === 'ok') {
+          this.stats.batchesShipped++;
+          this.stats.recordsShipped += batch.records.length;
+          return true;
+        }
+        if (r.outcome === 'reject') {
+          // Retrying a batch the sink refuses would stop every file behind it forever.
+          this.stats.batchesRejected++;
+          this.stats.recordsRejected += batch.records.length;
+          log.error('sink rejected a batch; its records are dropped', { records: batch.records.length, error: r.error });
+          return true;
+        }
+        this.stats.batchesFailed++;
+        if (this.stats.batchesFailed === 1 || this.stats.batchesFailed % 20 === 0) {
+          log.warn('sink failed; retrying (reading is paused)', { error: r.error, failures: this.stats.batchesFailed });
+        }
+        if (this.stopping && Date.now() + backoff >= this.stopDeadline) return false;
+        await new Promise((res) => setTimeout(res, backoff * (0.5 + Math.random() / 2)));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    } finally {
+      this.shipping = false;
+      this.inFlightFirstMs = 0;
+      this.pendingRecords = 0;
+    }
+  }
+
+  private async commit(batch: Batch): Promise<void> {
+    for (const [f, c] of batch.offsets) if (f.gen === c.gen && c.offset > f.committed) f.committed = c.offset;
+    this.ackedSeq = batch.seq;
+    for (const f of this.retiring) if (f.retireAfterSeq <= this.ackedSeq) this.retiring.delete(f);
+    await this.saveCheckpoint();
+  }
+
+  private lastSaved = '';
+
+  private async saveCheckpoint(): Promise<void> {
+    const list: Checkpoint[] = [];
+    for (const f of [...this.files.values(), ...this.retiring]) {
+      list.push({ path: f.path, dev: f.dev, ino: f.ino, fp: f.fp.toString('hex'), offset: f.committed });
+    }
+    const text = JSON.stringify(list);
+    if (text === this.lastSaved) return;
+    try {
+      await this.store.save(list);
+      this.lastSaved = text;
+      this.stats.checkpointWrites++;
+    } catch (err) {
+      this.stats.checkpointErrors++;
+      log.error('cannot write checkpoints; a restart will ship again what was acknowledged since the last write', { dir: this.o.stateDir, err });
+    }
+  }
+
+  private waitForWork(): Promise<void> {
+    if (this.dirty.size > 0 || this.rescanDue) return Promise.resolve();
+    let pendingAny = false;
+    for (const f of this.files.values()) if (f.hasPending()) { pendingAny = true; break; }
+    const ms = pendingAny ? Math.max(10, this.o.multilineTimeoutMs / 2) : this.o.rescanIntervalMs;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.wakeResolve = null; resolve(); }, ms);
+      this.wakeResolve = () => { clearTimeout(t); this.wakeResolve = null; resolve(); };
+    });
+  }
+
+  private wake(): void {
+    this.wakeResolve?.();
+  }
+
+  private tick(): void {
+    this.rescanDue = true;
+    this.wake();
+    // The loop is blocked on a sink that is down: rotations and drain deadlines still need a look.
+    if (this.shipping) void this.exclusive(() => this.housekeeping(null));
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn);
+    this.lock = p.catch((err: unknown) => log.error('collector step failed', { err }));
+    return p;
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------
+
+  private async fill(): Promise<Batch> {
+    const batch = new Batch(++this.seq);
+    const touched = new Set<TrackedFile>();
+    await this.housekeeping(batch, touched);
+    const full = (): boolean => batch.records.length >= this.o.batchMaxRecords || batch.bytes >= this.o.batchMaxBytes;
+    while (!full() && this.dirty.size > 0 && !this.stopping) {
+      for (const f of [...this.dirty]) {
+        const more = await this.readStep(f, batch, touched);
+        if (!more) this.dirty.delete(f);
+        if (full()) break;
+      }
+    }
+    for (const f of touched) batch.offsets.set(f, { gen: f.gen, offset: f.safeOffset() });
+    return batch;
+  }
+
+  /** Reads one chunk of `f` into the batch; true when more may follow right away. */
+  private async readStep(f: TrackedFile, batch: Batch, touched: Set<TrackedFile>): Promise<boolean> {
+    if (f.fh === null && !(await this.openFile(f))) return false;
+    f.reading = true;
+    try {
+      const fh = f.fh!;
+      const st = await fh.stat();
+      const now = Date.now();
+      if (st.size !== f.size) f.lastGrowthMs = now;
+      f.size = st.size;
+      if (st.size < f.readOffset || (await this.headChanged(f, st.size))) {
+        this.truncated(f, touched);
+        if (st.size === 0) return false;
+      }
+      if (st.size <= f.readOffset) return false;
+      const { bytesRead: n } = await fh.read(this.buf, 0, Math.min(this.buf.length, st.size - f.readOffset), f.readOffset);
+      if (n === 0) return false;
+      f.lastActivityMs = now;
+      touched.add(f);
+      const consumed = this.parse(f, n, batch, now);
+      f.readOffset += consumed;
+      this.stats.bytesRead += consumed;
+      return consumed > 0 && f.readOffset < f.size;
+    } catch (err) {
+      this.stats.readErrors++;
+      log.warn('cannot read a tailed file', { path: f.path, err });
+      await this.closeFile(f);
+      return false;
+    } finally {
+      f.reading = false;
+    }
+  }
+
+  /** Splits the first `n` bytes of the buffer into lines; returns the bytes consumed (whole lines). */
+  private parse(f: TrackedFile, n: number, batch: Batch, now: number): number {
+    const buf = this.buf;
+    const max = this.o.maxLineBytes;
+    const base = f.readOffset;
+    let pos = 0;
+    while (pos < n) {
+      let nl = buf.indexOf(10, pos);
+      if (nl >= n) nl = -1;
+      if (nl === -1) {
+        const rest = n - pos;
+        if (f.skipping) {
+          this.stats.truncatedBytes += rest;
+          return n;
+        }
+        // No newline within the bound: ship the first max bytes, discard up to the next newline.
+        if (rest >= max) {
+          this.stats.linesTruncated++;
+          this.stats.truncatedBytes += rest - max;
+          this.line(f, buf.toString('utf8', pos, pos + max), base + pos, batch, now);
+          f.skipping = true;
+          return n;
+        }
+        return pos; // a line still being written: read again from its start next time
+      }
+      if (f.skipping) {
+        this.stats.truncatedBytes += nl - pos;
+        f.skipping = false;
+        pos = nl + 1;
+        continue;
+      }
+      let end = nl;
+      if (end > pos && buf[end - 1] === 13) end--;
+      if (end - pos > max) {
+        this.stats.linesTruncated++;
+        this.stats.truncatedBytes += end - pos - max;
+        end = pos + max;
+      }
+      this.line(f, buf.toString('utf8', pos, end), base + pos, batch, now);
+      pos = nl + 1;
+    }
+    return pos;
+  }
+
+  private isoNow(ms: number): string {
+    if (ms !== this.timeMs) {
+      this.timeMs = ms;
+      this.timeIso = new Date(ms).toISOString();
+    }
+    return this.timeIso;
+  }
+
+  private line(f: TrackedFile, text: string, start: number, batch: Batch, now: number): void {
+    this.stats.linesRead++;
+    if (this.o.format === 'raw') {
+      if (text.length === 0) return;
+      this.joinMultiline(f, this.isoNow(now), now, null, text, start, batch);
+      return;
+    }
+    const c = parseContainerLine(this.o.format, text);
+    if (c === null) {
+      this.stats.parseErrors++;
+      if (text.length > 0) this.joinMultiline(f, this.isoNow(now), now, null, text, start, batch);
+      return;
+    }
+    const p = f.partial?.get(c.stream);
+    if (c.partial) {
+      if (p === undefined) {
+        (f.partial ??= new Map()).set(c.stream, { time: c.time, readMs: now, stream: c.stream, message: c.message, start, truncated: false, lastMs: now });
+      } else {
+        this.append(p, c.message, '');
+        p.lastMs = now;
+      }
+      return;
+    }
+    if (p !== undefined) {
+      f.partial!.delete(c.stream);
+      this.append(p, c.message, '');
+      this.joinMultiline(f, p.time, p.readMs, c.stream, p.message, p.start, batch);
+      return;
+    }
+    this.joinMultiline(f, c.time, now, c.stream, c.message, start, batch);
+  }
+
+  /** Appends within the line bound; the cut is counted once per record. */
+  private append(p: Pending, text: string, sep: string): void {
+    const room = this.o.maxLineBytes - p.message.length;
+    const add = sep.length + text.length;
+    if (add <= room) {
+      p.message += sep + text;
+      return;
+    }
+    if (!p.truncated) {
+      this.stats.linesTruncated++;
+      p.truncated = true;
+    }
+    this.stats.truncatedBytes += add - Math.max(0, room);
+    if (room > 0) p.message += (sep + text).slice(0, room);
+  }
+
+  private joinMultiline(f: TrackedFile, time: string, readMs: number, stream: string | null, message: string, start: number, batch: Batch): void {
+    const re = this.o.multilineStart;
+    if (re === null) {
+      this.emit(f, time, readMs, stream, message, batch);
+      return;
+    }
+    const key = stream ?? '';
+    const m = f.multi?.get(key);
+    if (re.test(message)) {
+      if (m !== undefined) this.emit(f, m.time, m.readMs, m.stream, m.message, batch);
+      (f.multi ??= new Map()).set(key, { time, readMs, stream, message: '', start, truncated: false, lastMs: readMs });
+      this.append(f.multi.get(key)!, message, '');
+    } else if (m !== undefined) {
+      this.append(m, message, '\n');
+      m.lastMs = readMs;
+    } else {
+      this.emit(f, time, readMs, stream, message, batch); // a continuation with nothing to continue
+    }
+  }
+
+  private emit(f: TrackedFile, time: string, readMs: number, stream: string | null, message: string, batch: Batch): void {
+    if (batch.records.length === 0) batch.firstReadMs = readMs;
+    batch.records.push({ fields: f.fields, labels: f.labels, time, readMs, stream, message });
+    batch.bytes += message.length + 64;
+  }
+
+  /** Emits joins that waited too long (multiline timeout; CRI partials also after it, or at release). */
+  private flushPending(f: TrackedFile, batch: Batch, now: number, all: boolean): void {
+    const t = this.o.multilineTimeoutMs;
+    if (f.partial !== null) {
+      for (const [k, p] of f.partial) {
+        if (!all && now - p.lastMs < t) continue;
+        f.partial.delete(k);
+        this.joinMultiline(f, p.time, p.readMs, p.stream, p.message, p.start, batch);
+      }
+    }
+    if (f.multi !== null) {
+      for (const [k, p] of f.multi) {
+        if (!all && now - p.lastMs < t) continue;
+        f.multi.delete(k);
+        this.emit(f, p.time, p.readMs, p.stream, p.message, batch);
+      }
+    }
+  }
+
+  /**
+   * Reads the file's first bytes: a different start than the fingerprint means the file was truncated
+   * and written again (copytruncate that we saw only after the file grew back). A fingerprint shorter
+   * than FINGERPRINT_BYTES grows with the file.
+   */
+  private async headChanged(f: TrackedFile, size: number): Promise<boolean> {
+    const want = Math.min(size, FINGERPRINT_BYTES);
+    if (want === 0 || (f.fp.length === want && f.readOffset === 0)) return false;
+    const head = Buffer.allocUnsafe(want);
+    const { bytesRead } = await f.fh!.read(head, 0, want, 0);
+    if (bytesRead < f.fp.length || !head.subarray(0, f.fp.length).equals(f.fp)) return true;
+    if (bytesRead > f.fp.length) f.fp = Buffer.from(head.subarray(0, bytesRead));
+    return false;
+  }
+
+  /** copytruncate (or truncate and rewrite): read again from the start; what was never read is counted. */
+  private truncated(f: TrackedFile, touched: Set<TrackedFile>): void {
+    this.stats.rotationsTruncate++;
+    const unread = Math.max(0, f.size - f.readOffset);
+    if (unread > 0) this.stats.skippedBytesTruncated += unread;
+    log.info('file truncated; reading it again from the start', { path: f.path });
+    f.gen++;
+    f.readOffset = 0;
+    f.committed = 0;
+    f.fp = Buffer.alloc(0);
+    f.skipping = false;
+    f.partial = null;
+    f.multi = null;
+    touched.add(f);
+  }
+
+  // ---- descriptors ------------------------------------------------------------------------------
+
+  private async openFile(f: TrackedFile): Promise<boolean> {
+    if (this.openCount >= this.o.maxOpenFiles && !(await this.closeOneIdle())) return false;
+    let fh: FileHandle;
+    try {
+      fh = await open(f.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.stats.readErrors++;
+        log.warn('cannot open a tailed file', { path: f.path, err });
+      }
+      this.rescanDue = true;
+      return false;
+    }
+    const st = await fh.stat();
+    if (keyOf(st) !== f.key) {
+      // The path is another file now (rotated while closed): the rescan sorts out which is which.
+      await fh.close();
+      this.rescanDue = true;
+      return false;
+    }
+    f.fh = fh;
+    this.openCount++;
+    return true;
+  }
+
+  private async closeFile(f: TrackedFile): Promise<void> {
+    if (f.fh === null) return;
+    const fh = f.fh;
+    f.fh = null;
+    this.openCount--;
+    try {
+      await fh.close();
+    } catch (err) {
+      log.warn('close failed', { path: f.path, err });
+    }
+  }
+
+  /** Frees a descriptor: the least recently active file that is read to its end. */
+  private async closeOneIdle(): Promise<boolean> {
+    let victim: TrackedFile | null = null;
+    for (const f of this.files.values()) {
+      if (f.fh === null || f.draining || f.reading || this.dirty.has(f)) continue;
+      if (victim === null || f.lastActivityMs < victim.lastActivityMs) victim = f;
+    }
+    if (victim === null) return false;
+    await this.closeFile(victim);
+    return true;
+  }
+
+  // ---- discovery and rotation -------------------------------------------------------------------
+
+  private async housekeeping(batch: Batch | null, touched?: Set<TrackedFile>): Promise<void> {
+    const now = Date.now();
+    if (this.rescanDue && now - this.lastRescanMs >= Math.min(100, this.o.rescanIntervalMs)) await this.rescan(batch, null);
+    for (const f of [...this.files.values()]) {
+      if (f.draining) {
+        await this.checkDrain(f, batch, touched, now);
+        continue;
+      }
+      if (batch !== null && f.hasPending()) {
+        this.flushPending(f, batch, now, false);
+        touched!.add(f);
+      }
+      if (f.fh !== null && !f.reading && !this.dirty.has(f) && now - f.lastActivityMs >= this.o.idleCloseMs) await this.closeFile(f);
+    }
+  }
+
+  /** Walks the globs: new files, renamed ones, and the ones gone from their path (drained, then let go). */
+  private async rescan(batch: Batch | null, saved: Checkpoint[] | null): Promise<void> {
+    this.rescanDue = false;
+    this.lastRescanMs = Date.now();
+    const found = new Map<string, Stats>();
+    const dirs = new Set<string>();
+    for (const g of this.globs) await this.walk(g.base, g, 0, found, dirs);
+    this.updateWatches(dirs);
+    const savedByKey = new Map<string, Checkpoint>();
+    if (saved !== null) for (const c of saved) savedByKey.set(keyOf(c), c);
+    const seen = new Set<string>();
+    const now = Date.now();
+    for (const [path, st] of found) {
+      if (matches(this.excludes, path)) continue;
+      const key = keyOf(st);
+      if (seen.has(key)) continue; // two globs, or a hard link: one file
+      seen.add(key);
+      let f = this.files.get(key);
+      if (f !== undefined) {
+        if (f.path !== path) {
+          if (this.byPath.get(f.path) === f) this.byPath.delete(f.path);
+          f.path = path;
+        }
+        f.draining = false;
+        this.byPath.set(path, f);
+        if (st.size !== f.readOffset) this.dirty.add(f);
+        continue;
+      }
+      let offset = 0;
+      let fp = '';
+      if (saved !== null) {
+        const c = savedByKey.get(key);
+        if (c !== undefined && (await this.sameHead(path, c.fp))) {
+          savedByKey.delete(key);
+          offset = c.offset <= st.size ? c.offset : 0;
+          fp = c.fp;
+        } else if (this.o.readFrom === 'tail') {
+          offset = await this.lastLineStart(path, st.size);
+        }
+      }
+      f = this.track(path, st, offset, now);
+      f.fp = Buffer.from(fp, 'hex');
+      if (st.size !== offset) this.dirty.add(f);
+    }
+    // Gone from every matching path: renamed away (logrotate, kubelet) or deleted.
+    for (const f of [...this.files.values()]) {
+      if (!seen.has(f.key) && !f.draining) await this.startDrain(f, now);
+    }
+    // Checkpointed files rotated while we were not running: look for them beside their old path.
+    if (saved !== null) {
+      for (const c of savedByKey.values()) {
+        if (seen.has(keyOf(c))) continue;
+        const p = await this.findInode(dirname(c.path), c.dev, c.ino);
+        if (p === null || !(await this.sameHead(p, c.fp))) continue;
+        const st = await stat(p);
+        const f = this.track(p, st, Math.min(c.offset, st.size), now);
+        f.fp = Buffer.from(c.fp, 'hex');
+        this.byPath.delete(p);
+        this.stats.rotationsRename++;
+        if (await this.openFile(f)) {
+          f.draining = true;
+          f.drainDeadline = now + this.o.rotateWaitMs;
+          this.dirty.add(f);
+        } else {
+          this.files.delete(f.key);
+        }
+      }
+    }
+    void batch;
+  }
+
+  private track(path: string, st: Stats, offset: number, now: number): TrackedFile {
+    const key = keyOf(st);
+    let fields = `"file":${JSON.stringify(path)}`;
+    let labels: Record<string, string> = { filename: path };
+    if (this.o.kubernetes) {
+      const l = podLabels(path);
+      if (l !== null) {
+        fields += `,"namespace":${JSON.stringify(l.namespace)},"pod":${JSON.stringify(l.pod)},"pod_uid":${JSON.stringify(l.pod_uid)},"container":${JSON.stringify(l.container)}`;
+        labels = { namespace: l.namespace, pod: l.pod, container: l.container };
+      }
+    }
+    const f = new TrackedFile(path, st.dev, st.ino, key, fields, labels, offset, st.size, now);
+    this.files.set(key, f);
+    this.byPath.set(path, f);
+    return f;
+  }
+
+  private async startDrain(f: TrackedFile, now: number): Promise<void> {
+    if (this.byPath.get(f.path) === f) this.byPath.delete(f.path);
+    this.stats.rotationsRename++;
+    if (f.fh === null && !(await this.reopenMoved(f))) {
+      // Closed while idle and gone before we looked again: nothing left to read it from.
+      const unread = Math.max(0, f.size - f.safeOffset());
+      if (unread > 0) {
+        this.stats.skippedBytesVanished += unread;
+        log.warn('a rotated file vanished before it was read to its end', { path: f.path, bytes: unread });
+      }
+      this.release(f);
+      return;
+    }
+    f.draining = true;
+    f.drainDeadline = now + this.o.rotateWaitMs;
+    this.dirty.add(f);
+  }
+
+  /** A closed file renamed within its directory (rotation) is found again by inode. */
+  private async reopenMoved(f: TrackedFile): Promise<boolean> {
+    const p = await this.findInode(dirname(f.path), f.dev, f.ino);
+    if (p === null) return false;
+    f.path = p;
+    return this.openFile(f);
+  }
+
+  private async checkDrain(f: TrackedFile, batch: Batch | null, touched: Set<TrackedFile> | undefined, now: number): Promise<void> {
+    if (f.reading) return;
+    let size = f.size;
+    if (f.fh !== null) {
+      try {
+        size = (await f.fh.stat()).size;
+      } catch (err) {
+        log.warn('stat of a rotated file failed', { path: f.path, err });
+      }
+    }
+    if (size !== f.size) {
+      f.size = size;
+      f.lastGrowthMs = now;
+      this.dirty.add(f);
+    }
+    // Read to its end and quiet for a moment (a writer may still hold the renamed file): let it go.
+    const quiet = now - f.lastGrowthMs >= Math.min(1000, this.o.rotateWaitMs);
+    if (batch !== null && size - f.readOffset < this.o.maxLineBytes && !this.dirty.has(f) && quiet) {
+      // The last line may lack its newline: nothing more will come, so ship it as it is.
+      if (size > f.readOffset && f.fh !== null && !f.skipping) {
+        const b = Buffer.allocUnsafe(size - f.readOffset);
+        const { bytesRead } = await f.fh.read(b, 0, b.length, f.readOffset);
+        this.line(f, b.toString('utf8', 0, bytesRead), f.readOffset, batch, now);
+        f.readOffset += bytesRead;
+      }
+      this.flushPending(f, batch, now, true);
+      touched!.add(f);
+      this.release(f, batch.seq);
+      return;
+    }
+    if (now >= f.drainDeadline) {
+      const unread = Math.max(0, size - f.safeOffset());
+      if (unread > 0) {
+        this.stats.skippedBytesRotateWait += unread;
+        log.warn('rotate wait ran out before a rotated file was read to its end', { path: f.path, bytes: unread });
+      }
+      // Pending joins are dropped with it; the checkpoint keeps no promise about this file any more.
+      f.partial = null;
+      f.multi = null;
+      f.committed = f.readOffset = size;
+      this.release(f);
+    }
+  }
+
+  /** Closes a file for good; its checkpoint stays until the batch holding its last records is acked. */
+  private release(f: TrackedFile, lastSeq = this.seq): void {
+    this.files.delete(f.key);
+    this.dirty.delete(f);
+    if (this.byPath.get(f.path) === f) this.byPath.delete(f.path);
+    void this.closeFile(f);
+    f.draining = false;
+    f.retireAfterSeq = lastSeq;
+    if (lastSeq > this.ackedSeq) this.retiring.add(f);
+  }
+
+  private async walk(dir: string, g: Glob, i: number, found: Map<string, Stats>, dirs: Set<string>): Promise<void> {
+    if (i >= g.segments.length) return;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') log.warn('cannot list a directory', { dir, err });
+      return;
+    }
+    dirs.add(dir);
+    const seg = g.segments[i]!;
+    const last = i === g.segments.length - 1;
+    // `**` matches no directory (the next segment applies here) or one more (recurse with it again).
+    if (seg === null) await this.walk(dir, g, i + 1, found, dirs);
+    for (const name of names) {
+      if (seg !== null && !seg.test(name)) continue;
+      const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+      let st: Stats;
+      try {
+        st = await stat(p); // follows symlinks (Docker's pods-dir links)
+      } catch {
+        continue; // removed between readdir and stat: the next rescan will not list it
+      }
+      if (st.isDirectory()) {
+        if (seg === null) await this.walk(p, g, i, found, dirs);
+        else if (!last) await this.walk(p, g, i + 1, found, dirs);
+      } else if (st.isFile() && last) {
+        found.set(p, st);
+      }
+    }
+  }
+
+  private updateWatches(dirs: Set<string>): void {
+    for (const [d, w] of this.watchers) {
+      if (!dirs.has(d)) {
+        w.close();
+        this.watchers.delete(d);
+      }
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d)) continue;
+      try {
+        const w = watch(d, { persistent: false }, (event, name) => this.onWatch(d, event, name));
+        w.on('error', (err) => {
+          this.stats.watchErrors++;
+          log.warn('directory watch failed; the rescan still covers it', { dir: d, err });
+          w.close();
+          this.watchers.delete(d);
+        });
+        this.watchers.set(d, w);
+      } catch (err) {
+        this.stats.watchErrors++;
+        log.warn('cannot watch a directory; the rescan still covers it', { dir: d, err });
+      }
+    }
+  }
+
+  private onWatch(dir: string, event: string, name: string | Buffer | null): void {
+    if (name === null) {
+      this.rescanDue = true;
+    } else {
+      const f = this.byPath.get(`${dir}/${String(name)}`);
+      if (f !== undefined) this.dirty.add(f);
+      if (f === undefined || event === 'rename') this.rescanDue = true;
+    }
+    this.wake();
+  }
+
+  private async findInode(dir: string, dev: number, ino: number): Promise<string | null> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return null; // the directory went with the file (a deleted pod)
+    }
+    for (const n of names) {
+      try {
+        const st = await stat(`${dir}/${n}`);
+        if (st.ino === ino && st.dev === dev && st.isFile()) return `${dir}/${n}`;
+      } catch {
+        continue; // removed meanwhile
+      }
+    }
+    return null;
+  }
+
+  /** True when the file starts with the fingerprint (an empty fingerprint matches any file). */
+  private async sameHead(path: string, fpHex: string): Promise<boolean> {
+    const fp = Buffer.from(fpHex, 'hex');
+    if (fp.length === 0) return true;
+    let fh: FileHandle | null = null;
+    try {
+      fh = await open(path, 'r');
+      const b = Buffer.alloc(fp.length);
+      const { bytesRead } = await fh.read(b, 0, b.length, 0);
+      return bytesRead === fp.length && b.equals(fp);
+    } catch {
+      return false; // unreadable now: treated as a new file
+    } finally {
+      await fh?.close();
+    }
+  }
+
+  /** `--read-from tail`: start after the last complete line. */
+  private async lastLineStart(path: string, size: number): Promise<number> {
+    if (size === 0) return 0;
+    const fh = await open(path, 'r');
+    try {
+      const n = Math.min(size, this.o.maxLineBytes + 1);
+      const b = Buffer.alloc(n);
+      await fh.read(b, 0, n, size - n);
+      const nl = b.lastIndexOf(10);
+      return nl === -1 ? size : size - n + nl + 1;
+    } finally {
+      await fh.close();
+    }
+  }
+}

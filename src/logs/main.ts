@@ -1,0 +1,59 @@
+// `pillion logs`: the log-collection sidecar (`--path`) and node DaemonSet (`--kubernetes`) mode.
+// Long-running; SIGTERM/SIGINT stop reading, deliver what was read (5 s at most), write the final
+// checkpoint and exit 0.
+import type { Server } from 'node:http';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
+import { configureLog, log } from '../util/log.js';
+import { Collector } from './collector.js';
+import { parseFlags, USAGE, UsageError, type LogsOptions } from './flags.js';
+import { renderMetrics, startMetricsServer } from './metrics.js';
+import { createSink } from './sink.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: LogsOptions;
+  try {
+    opts = parseFlags(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`pillion logs: error: ${err.message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  configureLog({ format: opts.logFormat, component: 'pillion-logs' });
+  const collector = new Collector(opts, createSink(opts.sink));
+  let server: Server | null = null;
+  try {
+    await collector.start();
+    if (opts.metrics !== null) {
+      server = await startMetricsServer(opts.metrics.host, opts.metrics.port, () => renderMetrics(collector.stats, collector.gauges()));
+    }
+  } catch (err) {
+    log.error('cannot start the log collector', { err });
+    await collector.stop(0).catch((e: unknown) => log.warn('stop after a failed start failed', { err: e }));
+    return EXIT_FAILURE;
+  }
+  const addr = server?.address();
+  log.info('tailing', {
+    paths: opts.paths.join(','),
+    sink: opts.sink.kind === 'http' ? opts.sink.url : opts.sink.kind === 'file' ? opts.sink.path : 'stdout',
+    metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : 'off',
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info('stopping: delivering what was read, then the final checkpoint', { signal });
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      resolve();
+    };
+    const onTerm = (): void => stop('SIGTERM');
+    const onInt = (): void => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+  await collector.stop();
+  server?.close();
+  return EXIT_OK;
+}
