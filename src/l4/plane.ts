@@ -49,6 +49,8 @@ export class L4Plane implements Plane {
       const http = lc.original_dst && lc.http === 'l7' ? new HttpL7(this.stats, this.registry.listener(lc.stat_prefix)) : null;
       const l = TcpProxyListener.create(lc, clusters, this.stats, this.registry, http);
       const port = await l.start().catch((err: NodeJS.ErrnoException) => {
+        // Leave nothing half-applied: listeners this call opened close again, the old set stays.
+        for (const [name, opened] of next) if (this.listeners.get(name) !== opened) opened.close();
         // Exit 1 with the reason (not a stack): a port taken, or transparent mode without the addon.
         throw new StartError(err instanceof NativeUnavailableError ? `tcp listener ${lc.name}: ${err.message}`
           : err.code === 'EADDRINUSE' ? `tcp listener ${lc.name}: ${lc.address}:${lc.port} is already in use`
