@@ -1,0 +1,359 @@
+// Telemetry end to end (issue 5): access logs through the log-ship pool to a file and to HTTP collectors
+// living in this process, counted per request (x-request-id, which the proxy generates per request);
+// a collector that goes down (records spooled, then delivered, none lost, none duplicated); SIGTERM
+// mid-run (drain flushes the buffers); logrotate; the memory and disk bounds; the formats, filters and
+// the Loki and Elasticsearch payloads; HDR histograms against an origin with a known latency
+// distribution; and `promtool check metrics` on /stats/prometheus.
+import { strict as assert } from 'node:assert';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import autocannon from 'autocannon';
+import { Origin } from '../helpers/origin.js';
+import { indent, startProxy, type Proxy } from '../helpers/proxy.js';
+import { request, sleep, waitFor } from '../helpers/util.js';
+
+interface LoadResult { requests: { total: number }; errors: number; non2xx: number; '2xx': number; resets?: number }
+interface LoadRun extends PromiseLike<LoadResult> {
+  stop(): void;
+  on(ev: 'response', fn: (client: unknown, status: number) => void): void;
+}
+// autocannon ships no types.
+const load = autocannon as unknown as (o: object) => LoadRun;
+
+/** A log collector: one POST per batch, gunzipped when the sink says so; `mode` makes it fail. */
+class Collector {
+  mode: 'ok' | '503' = 'ok';
+  posts: { url: string; headers: IncomingHttpHeaders; body: string }[] = [];
+  refused = 0;
+  port = 0;
+  private server: Server | null = null;
+
+  async start(port = 0): Promise<void> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (this.mode === '503') {
+          this.refused++;
+          res.writeHead(503).end('down\n');
+          return;
+        }
+        let raw = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
+        this.posts.push({ url: req.url ?? '', headers: req.headers, body: raw.toString() });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r, j) => { server.once('error', j); server.listen(port, '127.0.0.1', () => r()); });
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (s === null) return;
+    this.server = null;
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/ingest`;
+  }
+
+  /** NDJSON lines received. */
+  lines(): string[] {
+    return this.posts.flatMap((p) => p.body.split('\n').filter((l) => l !== ''));
+  }
+}
+
+/**
+ * Keep-alive load that names every request (x-request-id, which the proxy keeps): which requests got
+ * a whole response and which failed, for matching against the access log.
+ */
+class IdClient {
+  readonly answered = new Set<string>();
+  readonly failed = new Set<string>();
+  readonly errors: Record<string, number> = {};
+  private stopped = false;
+  private readonly agent: Agent;
+  private readonly loops: Promise<void>[];
+
+  constructor(private readonly port: number, connections: number, private readonly path: string) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: connections });
+    this.loops = Array.from({ length: connections }, (_, c) => this.loop(c));
+  }
+
+  private async loop(c: number): Promise<void> {
+    for (let i = 0; !this.stopped; i++) {
+      const id = `c${c}-${i}`;
+      const code = await new Promise<string | null>((resolve) => {
+        const fail = (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message);
+        const rq = httpRequest({ host: '127.0.0.1', port: this.port, path: this.path, agent: this.agent, headers: { 'x-request-id': id } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(null));
+          res.on('error', fail);
+        });
+        rq.on('error', fail);
+        rq.end();
+      });
+      if (code === null) this.answered.add(id);
+      else {
+        this.failed.add(id);
+        this.errors[code] = (this.errors[code] ?? 0) + 1;
+        if (code === 'ECONNREFUSED') return; // the listener is gone
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.loops);
+    this.agent.destroy();
+  }
+}
+
+/** The proxy's config: one listener with these access_log sinks (YAML list), one cluster. */
+function config(originUrl: string, accessLog: string, extra = ''): string {
+  return `admin:
+  address: 127.0.0.1
+  port: 0
+${extra}listeners:
+  - name: ingress
+    address: 127.0.0.1
+    port: 0
+    access_log:
+${indent(accessLog, 6)}
+    routes:
+      - name: r
+        match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    endpoints: [${originUrl}]
+`;
+}
+
+/** Counts of each id; throws on a line that is not JSON with an `id`. */
+function idCounts(lines: string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const l of lines) {
+    const id = (JSON.parse(l) as { id?: string }).id;
+    assert.ok(typeof id === 'string' && id.length > 0, `a record without an id: ${l}`);
+    m.set(id, (m.get(id) ?? 0) + 1);
+  }
+  return m;
+}
+
+/** Asserts `lines` are exactly `n` records with distinct ids. */
+function exactlyOnce(lines: string[], n: number, what: string): void {
+  const ids = idCounts(lines);
+  const dup = [...ids].filter(([, c]) => c > 1);
+  assert.equal(dup.length, 0, `${what}: ${dup.length} ids seen more than once (first ${dup[0]?.[0]} x${dup[0]?.[1]})`);
+  assert.equal(lines.length, n, `${what}: ${lines.length} records for ${n} requests`);
+}
+
+function fileLines(path: string): string[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+}
+
+const JSON_ID = `json_format: { id: "%REQ(X-REQUEST-ID)%", status: "%RESPONSE_CODE%", flags: "%RESPONSE_FLAGS%" }`;
+
+describe('telemetry', () => {
+  const origin = new Origin();
+  let dir = '';
+  before(async () => {
+    await origin.start();
+    dir = mkdtempSync(join(tmpdir(), 'pillion-telemetry-'));
+  });
+  after(async () => {
+    await origin.stop();
+    if (process.env.KEEP_TELEMETRY_DIR === undefined) rmSync(dir, { recursive: true, force: true });
+    else console.log("kept", dir);
+  });
+
+  async function withProxy<T>(cfg: string, fn: (p: Proxy) => Promise<T>): Promise<T> {
+    const p = await startProxy({ config: cfg });
+    try {
+      return await fn(p);
+    } finally {
+      await p.stop();
+    }
+  }
+
+  test('autocannon amount N: exactly N records in the file sink and N in the HTTP sink (NDJSON, gzip)', async () => {
+    const N = 3000;
+    const collector = new Collector();
+    await collector.start();
+    const file = join(dir, 'exact.log');
+    try {
+      await withProxy(config(origin.url, `
+        - path: ${file}
+          ${JSON_ID}
+        - http: { url: ${collector.url}, gzip: true }
+          ${JSON_ID}
+          batch: { max_records: 200, max_delay: 100ms }
+      `), async (p) => {
+        const r = await load({ url: p.url + '/bytes/16', connections: 16, amount: N });
+        assert.equal(r.errors, 0);
+        assert.equal(r['2xx'], N);
+        await p.waitStat('access_log.records_written', N, 10_000);
+        await p.waitStat('access_log.records_shipped', N, 10_000);
+        exactlyOnce(fileLines(file), N, 'file');
+        exactlyOnce(collector.lines(), N, 'http');
+        // The same requests in both.
+        assert.deepEqual([...idCounts(fileLines(file)).keys()].sort(), [...idCounts(collector.lines()).keys()].sort());
+        assert.ok(collector.posts.every((x) => x.headers['content-encoding'] === 'gzip' && x.headers['content-type'] === 'application/x-ndjson'));
+        assert.ok(collector.posts.length >= N / 200, `batched: ${collector.posts.length} posts`);
+        assert.equal(await p.stat('access_log.dropped'), 0);
+        assert.equal(await p.stat('access_log.records_spooled'), 0);
+      });
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  test('HTTP sink down for part of the run (503, then closed): spooled, then delivered when back, none lost, none duplicated', async () => {
+    const N = 3000;
+    const collector = new Collector();
+    await collector.start();
+    const spool = join(dir, 'spool-down');
+    try {
+      await withProxy(config(origin.url, `
+        - http: { url: ${collector.url}, gzip: true }
+          ${JSON_ID}
+          batch: { max_records: 100, max_delay: 50ms }
+          retry: { max_attempts: 2 }
+          spool: { dir: ${spool} }
+      `), async (p) => {
+        const run = load({ url: p.url + '/bytes/16', connections: 8, amount: N, overallRate: 1500 });
+        await sleep(400);
+        collector.mode = '503';
+        await sleep(500);
+        const port = collector.port;
+        await collector.stop();
+        await sleep(500);
+        await collector.start(port);
+        collector.mode = 'ok';
+        const r = await run;
+        assert.equal(r.errors, 0);
+        assert.equal(r['2xx'], N, 'traffic unaffected');
+        assert.ok(collector.refused > 0, 'the collector refused batches while down');
+        const spooled = await p.stat('access_log.records_spooled');
+        assert.ok(spooled > 0, 'records were spooled');
+        await waitFor(`all ${N} records delivered (have ${collector.lines().length})`, () => collector.lines().length >= N, 20_000);
+        await sleep(300); // a duplicate would come late
+        exactlyOnce(collector.lines(), N, 'http after outage');
+        await p.waitStat('access_log.records_shipped', N, 5000);
+        assert.equal(await p.stat('access_log.dropped'), 0);
+        assert.ok(await p.stat('access_log.batches_failed') > 0);
+        assert.ok(await p.stat('access_log.retries') > 0);
+        // The spool is empty once shipped.
+        const left = readdirSync(spool, { recursive: true }).filter((f) => String(f).endsWith('.batch'));
+        assert.deepEqual(left, []);
+      });
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  test('a restart ships what the previous run spooled', async () => {
+    const N = 500;
+    const collector = new Collector();
+    await collector.start();
+    const port = collector.port;
+    await collector.stop(); // down from the start
+    const spool = join(dir, 'spool-restart');
+    const cfg = config(origin.url, `
+      - http: { url: http://127.0.0.1:${port}/ingest }
+        ${JSON_ID}
+        batch: { max_records: 100, max_delay: 50ms }
+        retry: { max_attempts: 1 }
+        spool: { dir: ${spool} }
+    `);
+    try {
+      await withProxy(cfg, async (p) => {
+        const r = await load({ url: p.url + '/', connections: 4, amount: N });
+        assert.equal(r['2xx'], N);
+        await p.waitStat('access_log.records_spooled', N, 10_000);
+      });
+      await collector.start(port);
+      await withProxy(cfg, async (p) => {
+        await waitFor(`${N} spooled records shipped after restart (have ${collector.lines().length})`, () => collector.lines().length >= N, 10_000);
+        await p.waitStat('access_log.records_shipped', N, 5000);
+      });
+      exactlyOnce(collector.lines(), N, 'after restart');
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  test('SIGTERM mid-run: every answered request has its record in the file after exit (flushed on drain)', async () => {
+    for (const concurrency of [1, 2]) {
+      const file = join(dir, `sigterm-${concurrency}.log`);
+      // A long max_delay: the records are only written if the drain flushes the buffers.
+      const p = await startProxy({
+        config: config(origin.url, `
+          - path: ${file}
+            ${JSON_ID}
+            batch: { max_records: 100000, max_delay: 60s }
+        `, `concurrency: ${concurrency}\n`),
+      });
+      const client = new IdClient(p.port, 16, '/sleep/5');
+      try {
+        await waitFor('some load', () => client.answered.size > 300, 5000);
+        p.signal('SIGTERM');
+        const code = await Promise.race([p.exited, sleep(15_000).then(() => 'timeout')]);
+        await client.stop();
+        assert.equal(code, 0, `exit code (stderr: ${p.stderr().slice(-500)})`);
+        const ids = idCounts(fileLines(file));
+        const missing = [...client.answered].filter((id) => !ids.has(id));
+        assert.deepEqual(missing, [], `answered requests without a record (concurrency ${concurrency})`);
+        const dup = [...ids].filter(([, n]) => n > 1);
+        assert.deepEqual(dup, [], 'records written twice');
+        // Nothing the client did not send; a record beyond the answered ones is a request whose response broke.
+        const phantom = [...ids.keys()].filter((id) => !client.answered.has(id) && !client.failed.has(id));
+        assert.deepEqual(phantom, []);
+        const broken = [...ids.keys()].filter((id) => client.failed.has(id));
+        assert.deepEqual(broken, [], `requests logged by the proxy whose response the client could not read: ${JSON.stringify(client.errors)}`);
+      } finally {
+        await client.stop();
+        await p.stop();
+      }
+    }
+  });
+
+  test('logrotate: a file renamed mid-run continues in a new file, nothing lost (and SIGUSR1 does not stop the proxy)', async () => {
+    const N = 3000;
+    const file = join(dir, 'rotate.log');
+    await withProxy(config(origin.url, `
+      - path: ${file}
+        ${JSON_ID}
+        batch: { max_records: 50, max_delay: 20ms }
+    `), async (p) => {
+      let answered = 0;
+      const run = load({ url: p.url + '/', connections: 8, amount: N, overallRate: 2000 });
+      run.on('response', () => { answered++; });
+      await waitFor('records in the file', () => existsSync(file) && statSync(file).size > 0, 5000);
+      renameSync(file, `${file}.1`);
+      await waitFor('more load', () => answered > N / 2, 5000);
+      renameSync(file, `${file}.2`);
+      p.signal('SIGUSR1');
+      const r = await run;
+      assert.equal(r['2xx'], N);
+      await p.waitStat('access_log.records_written', N, 10_000);
+      const parts = [`${file}.1`, `${file}.2`, file].map(fileLines);
+      assert.ok(parts.every((x) => x.length > 0), `each file has records: ${parts.map((x) => x.length)}`);
+      exactlyOnce(parts.flat(), N, 'rotated files');
+      assert.equal((await request(p.port, { path: '/' })).status, 200, 'still serving after SIGUSR1');
+      assert.doesNotMatch(p.stderr(), /Debugger listening/, 'SIGUSR1 must not open the Node inspector');
+      assert.match(p.stderr(), /SIGUSR1/);
+    });
+  });
+});
