@@ -151,6 +151,14 @@ describe('pillion proxy --envoy-config', () => {
         assert.equal(failures, 0, 'no request failed during the reload');
         assert.equal(await p.stat('pillion.config.reload_success'), 1);
         assert.equal(await p.stat('http.ingress_http.downstream_rq_total'), 1 + origin.seen('/fs-b').length + second.seen('/fs-b').length);
+
+        // A broken CDS file is refused with the Envoy field and line; the previous config keeps serving.
+        writeFileSync(join(dir, 'cds.yaml.tmp'), cdsFor(second).replace('type: STRICT_DNS', 'type: STRICT_DNS\n  connect_timeout: soon'));
+        renameSync(join(dir, 'cds.yaml.tmp'), join(dir, 'cds.yaml'));
+        await p.waitStat('pillion.config.reload_rejected', 1, 10_000);
+        assert.match(p.stderr(), /cds\.yaml:5: resources\[0\]\.connect_timeout: must be a duration/);
+        assert.equal((await request(p.port, { path: '/fs-c' })).status, 200);
+        assert.equal(second.seen('/fs-c').length, 1);
       } finally {
         assert.equal(await p.stop(), 0);
       }

@@ -20,10 +20,8 @@ export function loadEnvoyForProxy(file: string, opts: EnvoyProxyOptions, applyOv
   const unsafe = t.report.dropped.filter((d) => d.unsafe === true);
   if (unsafe.length > 0 && !opts.allowUnsupported) {
     throw new EnvoyCompatError(
-      unsafe[0]!.path,
-      `not carried over, and running without it would weaken access control or TLS (--allow-unsupported runs anyway):\n  ${unsafe.map(formatFinding).join('\n  ')}`,
-      unsafe[0]!.file,
-      unsafe[0]!.line,
+      '--envoy-config',
+      `${unsafe.length} Envoy field${unsafe.length > 1 ? 's' : ''} not carried over would weaken access control or TLS (--allow-unsupported starts anyway):\n  ${unsafe.map(formatFinding).join('\n  ')}`,
     );
   }
   for (const d of t.report.dropped) log.warn(`envoy-config: not carried over: ${formatFinding(d)}`);
