@@ -87,6 +87,25 @@ describe('pillion proxy --envoy-config', () => {
     }
   });
 
+  test('api_key_auth example: keys, per-route allowed_clients, a per-route key source and credentials, a route with the filter disabled', async () => {
+    // The example's cluster is upstream.com:443 over TLS; --upstream points it at the plain-HTTP test
+    // origin (the flag replaces the endpoints; the cluster's TLS settings stay and are not used by http://).
+    const p = await startProxy({ args: ['--envoy-config', join(FIXTURES, 'docs__http_filters__api-key-auth-filter.yaml'), '--listen', '127.0.0.1:0', '--upstream', origin.url] });
+    try {
+      const get = async (path: string, headers: Record<string, string> = {}) => (await request(p.port, { path, headers })).status;
+      assert.equal(await get('/ak'), 401, 'no key');
+      assert.equal(await get('/ak', { authorization: 'another_key' }), 200);
+      assert.equal(await get('/ak', { authorization: 'one_key' }), 401, 'one_key (7 characters) is not carried over');
+      assert.equal(await get('/static/x'), 200, 'the filter is disabled on /static');
+      assert.equal(await get('/admin?api_key=another_key'), 200, 'allowed client, key from the query');
+      assert.equal(await get('/special', { 'x-special-key': 'special_key' }), 200, 'the route\'s own credentials');
+      assert.equal(await get('/special', { authorization: 'another_key' }), 401, 'the listener\'s keys do not apply on /special');
+      assert.equal(await p.stat('http.ingress_http.api_key_auth.allowed'), 3);
+    } finally {
+      assert.equal(await p.stop(), 0);
+    }
+  });
+
   test('virtual hosts by domain: the Host header picks the virtual host, and a host-specific one never falls through', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-vh-'));
     const text = `static_resources:
