@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Origin } from '../test/helpers/origin.js';
 import { CLI, spawnProxy, startProxy } from '../test/helpers/proxy.js';
@@ -103,6 +104,70 @@ describe('pillion proxy --envoy-config', () => {
       assert.equal(await p.stat('http.ingress_http.api_key_auth.allowed'), 3);
     } finally {
       assert.equal(await p.stop(), 0);
+    }
+  });
+
+  test('jwt_authn: a provider with an inline JWKS, a rule that leaves /health open, Envoy\'s default token locations, claim_to_headers', async () => {
+    const secret = randomBytes(32);
+    const jwks = JSON.stringify({ keys: [{ kty: 'oct', alg: 'HS256', kid: 'k1', k: secret.toString('base64url') }] });
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const token = (claims: Record<string, unknown>) => {
+      const head = `${b64({ alg: 'HS256', typ: 'JWT', kid: 'k1' })}.${b64(claims)}`;
+      return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+    };
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const good = token({ iss: 'https://issuer.test', aud: 'api', sub: 'alice', exp });
+    const wrongAud = token({ iss: 'https://issuer.test', aud: 'other', sub: 'alice', exp });
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-jwt-'));
+    writeFileSync(join(dir, 'envoy.yaml'), `static_resources:
+  listeners:
+  - address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: jwt
+          http_filters:
+          - name: envoy.filters.http.jwt_authn
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
+              providers:
+                test:
+                  issuer: https://issuer.test
+                  audiences: [api]
+                  local_jwks: {inline_string: '${jwks}'}
+                  claim_to_headers: [{claim_name: sub, header_name: x-user}]
+              rules:
+              - match: {prefix: /health}
+              - match: {prefix: /}
+                requires: {provider_name: test}
+          - name: envoy.filters.http.router
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - {match: {prefix: /health}, direct_response: {status: 200, body: {inline_string: ok}}}
+              - {match: {prefix: /}, route: {cluster: app}}
+  clusters:
+  - name: app
+    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${origin.port}}}}}]}]}
+`);
+    const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml')] });
+    try {
+      assert.doesNotMatch(p.stderr(), /not carried over/);
+      assert.equal((await request(p.port, { path: '/jwt-a' })).status, 401, 'no token');
+      assert.equal((await request(p.port, { path: '/health' })).status, 200, 'the open rule');
+      assert.equal((await request(p.port, { path: '/echo/jwt-b', headers: { authorization: `Bearer ${good}` } })).status, 200);
+      const seen = origin.seen('/echo/jwt-b')[0]!;
+      assert.equal(seen.headers['x-user'], 'alice');
+      assert.equal(seen.headers.authorization, undefined, 'Envoy\'s default: forward false, the token is removed');
+      assert.equal((await request(p.port, { path: `/jwt-c?access_token=${good}` })).status, 200, 'Envoy\'s default locations include ?access_token=');
+      assert.equal((await request(p.port, { path: '/jwt-d', headers: { authorization: `Bearer ${wrongAud}` } })).status, 401);
+    } finally {
+      assert.equal(await p.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
