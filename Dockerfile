@@ -10,14 +10,23 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 # build: dev dependencies (typescript) and tsc. `npm ci --ignore-scripts` skips our own `prepare`
 # (tsc on every source, tests included); deploy/tsconfig.image.json compiles src/ without *.test.ts.
 FROM ${NODE_IMAGE} AS build
+# A compiler for native/ (the N-API addon: SO_ORIGINAL_DST for transparent listeners, splice(2) for
+# L4); only this stage has one. node-gyp comes with npm, Node's headers with the node image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 # The context is an allow-list (.dockerignore): package files, tsconfig.json, src/, envoy-compat/
-# (src/config/load.ts imports it) without tests and fixtures, and the two deploy/ files used here.
+# (src/config/load.ts imports it) without tests and fixtures, native/ without its build/, and the
+# two deploy/ files used here.
 # tsc compiles src/ and whatever src/ imports, into dist/.
 COPY . .
 RUN npx tsc -p deploy/tsconfig.image.json
+# native/build.mjs never fails (without the addon pillion falls back to JavaScript and says so at
+# start); the image must have it, so check.
+RUN node native/build.mjs && test -f native/build/Release/pillion_native.node
 
 # deps: production dependencies only, and tini. `--ignore-scripts` again: `prepare` needs typescript,
 # which --omit=dev leaves out. tini comes from Debian as a static binary, so the final stage needs
@@ -36,7 +45,7 @@ RUN keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).
  && test -f "$keep" \
  && find . -name 'uws_*.node' ! -name "$keep" -delete
 
-# runtime: node, tini, production node_modules, the compiled dist/ and the probe script. npm, npx,
+# runtime: node, tini, production node_modules, the compiled dist/ and native addon, the probe script. npm, npx,
 # corepack and yarn are removed: nothing installs at run time.
 FROM ${NODE_IMAGE} AS runtime
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
@@ -47,6 +56,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /src/dist ./dist
+COPY --from=build /src/native/build/Release/pillion_native.node ./native/build/Release/pillion_native.node
 COPY deploy/probe.mjs ./probe.mjs
 RUN chmod 0755 dist/src/cli.js probe.mjs \
  && ln -s /app/dist/src/cli.js /usr/local/bin/pillion

@@ -4,9 +4,10 @@
 //
 //   context the files .dockerignore admits (deploy/dockerignore.mjs), copied to build/
 //   build   tsc -p deploy/tsconfig.image.json in build/    (the build stage; its dev dependencies are
-//                                                          the repo's node_modules, from the same lock)
+//           node native/build.mjs                          the repo's node_modules, from the same lock)
 //   deps    npm ci --omit=dev --ignore-scripts            (the deps stage, from package-lock.json)
-//   app/    node_modules/ package.json dist/ probe.mjs    (what the runtime stage COPYs)
+//   app/    node_modules/ package.json dist/ native/build/Release/pillion_native.node probe.mjs
+//                                                         (what the runtime stage COPYs)
 //
 // then checks the layout (no typescript, no tests, no dev dependencies, every relative import of
 // dist/ resolves, every mode loads), starts `pillion proxy` from
@@ -102,6 +103,9 @@ async function main() {
   const tsc = join(repo, 'node_modules/typescript/bin/tsc');
   const b = run(process.execPath, [tsc, '-p', 'deploy/tsconfig.image.json'], { cwd: build });
   if (!step(`build: tsc -p deploy/tsconfig.image.json on the ${context.length} files of the context`, b.status === 0, `${b.ms} ms ${b.stdout}${b.stderr}`.trim())) return;
+  const addon = 'native/build/Release/pillion_native.node';
+  const nb = run(process.execPath, ['native/build.mjs'], { cwd: build });
+  if (!step('build: node native/build.mjs (the addon; needs a C++ compiler, as the build stage has)', existsSync(join(build, addon)), `${nb.ms} ms ${existsSync(join(build, addon)) ? '' : nb.stderr.trim()}`)) return;
 
   // deps stage
   mkdirSync(app);
@@ -118,6 +122,8 @@ async function main() {
 
   // runtime stage
   cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
+  mkdirSync(join(app, 'native/build/Release'), { recursive: true });
+  cpSync(join(build, addon), join(app, addon));
   cpSync(join(build, 'deploy/probe.mjs'), join(app, 'probe.mjs'));
 
   const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'));
@@ -148,6 +154,8 @@ async function main() {
   });
   step('layout: every mode loads (pillion <mode> --help)', modes.length >= 4 && broken.length === 0, `${modes.join(' ')}${broken.length ? `; broken: ${broken.join(' ')}` : ''}`);
 
+  const req = run(process.execPath, ['-e', `require(${JSON.stringify(join(app, addon))})`], { cwd: app });
+  step('layout: the native addon loads', req.status === 0, req.stderr.trim().split('\n')[0] ?? '');
   const version = run(process.execPath, [join(app, 'dist/src/cli.js'), '--version'], { cwd: app });
   step('pillion --version', version.status === 0 && version.stdout.trim() === pkg.version, version.stdout.trim() || version.stderr);
 
@@ -170,6 +178,8 @@ async function main() {
   step('proxy: request through the proxy', through.status === 200 && through.body === 'origin saw /hello?x=1\n', `${through.status} ${through.body.trim()}`);
   const uwsLine = proxy.log().split('\n').find((l) => /uWS /.test(l)) ?? '(no uWS line in the log)';
   step('proxy: uWS native binary loaded (glibc, Node 20 ABI)', /uWS native binary/.test(uwsLine), uwsLine);
+  const nativeLine = proxy.log().split('\n').find((l) => /native addon/.test(l)) ?? '(no native addon line in the log)';
+  step('proxy: pillion native addon loaded', !/not loaded|disabled|without/.test(nativeLine), nativeLine);
 
   proxy.child.kill('SIGTERM');
   await sleep(200);

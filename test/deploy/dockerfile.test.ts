@@ -65,7 +65,7 @@ test('the runtime stage holds no sources, tests, compilers or package managers',
     const sources = words.filter((w) => !w.startsWith('--')).slice(0, -1);
     if (words.some((w) => w.startsWith('--from='))) {
       // from other stages: built output, node_modules, tini; never a whole source or test tree
-      for (const s of sources) assert.match(s, /\/dist$|\/node_modules$|\/tini(-static)?$/, `COPY ${c}`);
+      for (const s of sources) assert.match(s, /\/dist$|\/node_modules$|\/tini(-static)?$|\/native\/build\/Release\/pillion_native\.node$/, `COPY ${c}`);
     } else {
       // from the build context: only these two files
       for (const s of sources) assert.ok(['package.json', 'deploy/probe.mjs'].includes(s), `COPY ${c}`);
@@ -78,6 +78,19 @@ test('the runtime stage holds no sources, tests, compilers or package managers',
   // the image build compiles without *.test.ts (deploy/tsconfig.image.json)
   const tsconfig = JSON.parse(readRepo('deploy/tsconfig.image.json').replace(/^\s*\/\/.*$/gm, '')) as { exclude: string[] };
   assert.ok(tsconfig.exclude.some((e) => e.includes('*.test.ts')));
+});
+
+test('the native addon is built in the build stage (compilers there only) and copied, and its absence fails the build', () => {
+  const build = df.stages.find((st) => of(st, 'RUN').some((r) => /native\/build\.mjs/.test(r.args)))!;
+  assert.ok(build, 'a stage runs native/build.mjs');
+  assert.notEqual(build, final);
+  assert.match(of(build, 'RUN').map((r) => r.args).join('\n'), /apt-get install .*g\+\+/);
+  assert.match(of(build, 'RUN').find((r) => /native\/build\.mjs/.test(r.args))!.args, /test -f native\/build\/Release\/pillion_native\.node/);
+  const copy = of(final, 'COPY').find((c) => /pillion_native\.node/.test(c.args))!;
+  assert.ok(copy);
+  // src/l4/native.ts loads ../../../native/build/Release/pillion_native.node from dist/src/l4/
+  assert.match(copy.args, / \.\/native\/build\/Release\/pillion_native\.node$/);
+  assert.equal(final.instructions.find((i) => i.cmd === 'WORKDIR')?.args, '/app');
 });
 
 test('non-root user, numeric so that runAsNonRoot can check it', () => {
@@ -125,11 +138,13 @@ test('HEALTHCHECK on the admin /ready', () => {
 
 test('.dockerignore: an allow-list; the context holds the sources the build needs and no tests, fixtures or builds', () => {
   for (const p of ['node_modules/yaml/package.json', 'dist/src/cli.js', 'test/run.mjs', '.git/HEAD', 'bench/run.ts',
-    'src/config/validate.test.ts', 'envoy-compat/golden.test.ts', 'docs/config.md', 'deploy/compose.yaml', 'README.md']) {
+    'src/config/validate.test.ts', 'envoy-compat/golden.test.ts', 'docs/config.md', 'deploy/compose.yaml', 'README.md',
+    'native/build/Release/pillion_native.node']) {
     assert.equal(dockerContextIncludes(p), false, `${p} excluded`);
   }
   const context = dockerignore.contextFiles(ROOT);
-  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'deploy/tsconfig.image.json', 'deploy/probe.mjs']) {
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli.ts', 'deploy/tsconfig.image.json', 'deploy/probe.mjs',
+    'native/build.mjs', 'native/binding.gyp']) {
     assert.ok(context.includes(f), `${f} in the context`);
   }
   // src/config/load.ts imports envoy-compat/: its sources must be in the context, not its tests or fixtures
