@@ -58,12 +58,13 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
   }
 
   const streamIdleMs = hcm.durationMs('stream_idle_timeout');
+  const stripAnyHostPort = hcm.bool('strip_any_host_port');
   const rc = hcm.get('route_config');
   if (rc !== undefined) {
-    routeConfiguration(rc, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs });
+    routeConfiguration(rc, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, stripAnyHostPort });
   } else if (hcm.has('rds')) {
     const found = rds(hcm.get('rds')!, ctx);
-    if (found !== undefined) routeConfiguration(found, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, fromRds: true });
+    if (found !== undefined) routeConfiguration(found, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, stripAnyHostPort, fromRds: true });
   }
   for (const after of scope.afterRoutes) after();
   if (listener.routes.length === 0) {

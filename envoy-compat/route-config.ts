@@ -21,6 +21,8 @@ export interface RouteScopeInput {
   streamIdleMs?: number;
   /** The routes came by RDS, where Envoy does not check cluster names (validate_clusters is off). */
   fromRds?: boolean;
+  /** The HCM's strip_any_host_port: ports in Host are ignored when matching domains. */
+  stripAnyHostPort?: boolean;
   /** The virtual host's retry policy, translated: routes without their own take it. */
   vhostRetry?: Record<string, unknown>;
 }
@@ -30,10 +32,9 @@ export function routeConfiguration(rc: Node, s: RouteScopeInput): void {
   const vhosts = rc.list('virtual_hosts').map((vh) => ({ vh, rank: vhostRank(vh) }));
   // A stable sort keeps the file's order within a rank, as Envoy's domain search does within a class.
   vhosts.sort((a, b) => a.rank - b.rank);
-  vhosts.forEach(({ vh, rank }, i) => virtualHost(vh, s, rank < WILDCARD && i < vhosts.length - 1));
-  // Host matching options matter only when a virtual host matches on domains.
-  if (vhosts.some(({ rank }) => rank < WILDCARD)) rc.drop('ignore_port_in_host_matching', 'pillion matches the Host header as sent, port included');
-  else rc.skip('ignore_port_in_host_matching');
+  // ignore_port_in_host_matching (or the HCM's strip_any_host_port): a port in Host does not count.
+  const anyPort = rc.bool('ignore_port_in_host_matching') === true || s.stripAnyHostPort === true;
+  vhosts.forEach(({ vh, rank }, i) => virtualHost(vh, s, rank < WILDCARD && i < vhosts.length - 1, anyPort));
   rc.finish();
 }
 
@@ -63,14 +64,15 @@ function domainRegex(d: string): string {
   return escapeRegex(d);
 }
 
-function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean): void {
+function virtualHost(vh: Node, s: RouteScopeInput, closeWith404: boolean, anyPort: boolean): void {
   const name = vh.str('name') ?? 'vhost';
   const domainsNode = vh.get('domains');
   const domains = Array.isArray(domainsNode?.value) ? (domainsNode!.value as unknown[]).map(String) : [];
   let host: RawHeaderMatcher | undefined;
   if (domains.length > 0 && !domains.includes('*')) {
-    host = { name: 'host', regex: domains.map(domainRegex).join('|') };
-    domainsNode!.note('domains become a `host` header matcher on each route: matched case-sensitively, with the port as sent');
+    const alternatives = domains.map(domainRegex).join('|');
+    host = { name: 'host', regex: anyPort ? `(?:${alternatives})(?::[0-9]+)?` : alternatives };
+    domainsNode!.note(`domains become a \`host\` header matcher on each route: matched case-sensitively${anyPort ? ', any port' : ', with the port as sent'}`);
   }
   const vhRetry = vh.get('retry_policy');
   // A virtual host's retry policy applies to its routes that have none (Envoy: the route's wins).
@@ -216,8 +218,11 @@ function routeMatch(m: Node, out: RawRoute): boolean {
     q.dropSelf('query parameter matching: pillion matches path and headers only');
     ok = false;
   }
-  m.finish();
-  return ok;
+  // Any other condition (grpc, runtime_fraction, dynamic_metadata, tls_context...) would make the
+  // route match more than in Envoy without it: the route is not carried rather than widened.
+  const before = m.report.dropped.length;
+  m.finish('match condition pillion cannot check');
+  return ok && m.report.dropped.length === before;
 }
 
 function regexOf(n: Node): string {
