@@ -38,7 +38,9 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
     const type = config?.typeName();
     const t = lookup(HTTP_FILTERS, name, type);
     if (t === undefined) {
-      f.dropSelf(`HTTP filter ${name ?? type ?? '(unnamed)'}: pillion has no equivalent`, true);
+      // Envoy itself skips an unknown filter marked is_optional; any other one may be access control.
+      const optional = f.bool('is_optional') === true;
+      f.dropSelf(`HTTP filter ${name ?? type ?? '(unnamed)'}: pillion has no equivalent${optional ? ' (is_optional: Envoy skips it too when unknown)' : ''}`, !optional);
       continue;
     }
     if (name !== undefined) filtersByName.set(name, t);
