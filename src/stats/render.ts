@@ -124,7 +124,8 @@ export function renderHistogramsPrometheus(hs: readonly HistogramView[], buckets
     f.hist.push(`${p.family}_bucket${lbl('le="+Inf"')} ${h.count}`, `${p.family}_sum${p.labels} ${h.sumMs}`, `${p.family}_count${p.labels} ${h.count}`);
     percentiles.forEach((q, i) => {
       if (q === 0 || q === 100) return;
-      f!.summ.push(`${p.family}_percentiles${lbl(`quantile="${q / 100}"`)} ${Number.isNaN(h.percentiles[i]!) ? 'NaN' : h.percentiles[i]}`);
+      // toFixed: 99.9 / 100 prints as 0.9990000000000001.
+      f!.summ.push(`${p.family}_percentiles${lbl(`quantile="${+(q / 100).toFixed(6)}"`)} ${Number.isNaN(h.percentiles[i]!) ? 'NaN' : h.percentiles[i]}`);
     });
     f.summ.push(`${p.family}_percentiles_sum${p.labels} ${h.sumMs}`, `${p.family}_percentiles_count${p.labels} ${h.count}`);
   }

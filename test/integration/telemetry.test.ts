@@ -5,6 +5,7 @@
 // the Loki and Elasticsearch payloads; HDR histograms against an origin with a known latency
 // distribution; and `promtool check metrics` on /stats/prometheus.
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -327,6 +328,115 @@ describe('telemetry', () => {
         await p.stop();
       }
     }
+  });
+
+  test('histograms against a known latency distribution (origin sleeps 20 ms and 80 ms, 60/40; two workers merged); promtool check metrics', async () => {
+    const N = 400;
+    const file = join(dir, 'latency.log');
+    // A second listener to warm up on (the first requests of a worker pay for JIT and upstream
+    // connections), so that the measured listener sees only the known distribution. Both log to the
+    // same file: the cluster's histogram sees both.
+    const sink = `
+      - path: ${file}
+        json_format: { route: "%ROUTE_NAME%", ms: "%DURATION%", up: "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%", path: "%REQ(:PATH)%" }
+        batch: { max_records: 100, max_delay: 50ms }`;
+    const cfg = config(origin.url, sink, 'concurrency: 2\n').replace('listeners:\n', `listeners:
+  - name: warm
+    address: 127.0.0.1
+    port: 0
+    access_log:
+${indent(sink, 6)}
+    routes:
+      - name: w
+        match: { prefix: / }
+        cluster: app
+`);
+    await withProxy(cfg, async (p) => {
+      const WARM = 400;
+      const w = await load({ url: `http://127.0.0.1:${p.ports.get('warm')}/sleep/20`, connections: 10, amount: WARM });
+      assert.equal(w['2xx'], WARM);
+      const fast = '/sleep/20';
+      const slow = '/sleep/80';
+      const r = await load({
+        url: `http://127.0.0.1:${p.ports.get('ingress')}`, connections: 10, amount: N,
+        requests: [fast, fast, fast, slow, slow].map((path) => ({ path })),
+      });
+      assert.equal(r['2xx'], N);
+      await p.waitStat('access_log.records_written', N + WARM, 10_000);
+      // The proxy's own durations (ms, rounded) from the access log: the values the histograms recorded.
+      const recs = fileLines(file).map((l) => JSON.parse(l) as { route: string; ms: number; up: number; path: string });
+      const measured = recs.filter((x) => x.route === 'r');
+      assert.equal(measured.length, N);
+      assert.equal(measured.filter((x) => x.path === fast).length, N * 0.6);
+      const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+      const downstream = sorted(measured.map((x) => x.ms));
+      const upstream = sorted(recs.map((x) => x.up));
+
+      const prom = (await p.admin('/stats/prometheus')).body;
+      const sample = (name: string, labels: string): number => {
+        const line = prom.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+        assert.ok(line !== undefined, `no ${name}{${labels}} in /stats/prometheus`);
+        return Number(line.slice(line.lastIndexOf(' ') + 1));
+      };
+      const L = 'envoy_http_conn_manager_prefix="ingress"';
+      for (const [fam, labels, values] of [
+        ['envoy_http_downstream_rq_time', L, downstream],
+        ['envoy_http_route_downstream_rq_time', `${L},envoy_route_name="r"`, downstream],
+        ['envoy_cluster_upstream_rq_time', 'envoy_cluster_name="app"', upstream],
+      ] as const) {
+        const bucket = (le: string) => sample(`${fam}_bucket`, `${labels},le="${le}"`);
+        assert.equal(sample(`${fam}_count`, labels), values.length, `${fam} count`);
+        assert.equal(bucket('+Inf'), values.length);
+        // Each bucket holds what the access log says, give or take values within the log's rounding
+        // (and the HDR precision) of the bound.
+        for (const le of [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000]) {
+          const lo = values.filter((v) => v <= le - 1).length;
+          const hi = values.filter((v) => v <= le + 1).length;
+          const b = bucket(String(le));
+          assert.ok(b >= lo && b <= hi, `${fam} le=${le}: ${b}, access log says ${lo}..${hi}`);
+        }
+        // HDR's percentile p of n values is value number ceil(p n): the same to the HDR precision (0.1 %)
+        // plus the log's rounding to whole milliseconds.
+        for (const [pc, label] of [[25, '0.25'], [50, '0.5'], [90, '0.9'], [99, '0.99']] as const) {
+          const v = sample(`${fam}_percentiles`, `${labels},quantile="${label}"`);
+          const want = values[Math.ceil((pc / 100) * values.length) - 1]!;
+          assert.ok(Math.abs(v - want) <= 0.5 + v * 0.001, `${fam} p${pc}: histogram ${v} ms, access log ${want} ms`);
+        }
+        const sum = sample(`${fam}_sum`, labels);
+        const logSum = values.reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(sum - logSum) <= values.length * 0.5 + sum * 0.001, `${fam} sum ${sum} vs access log ${logSum}`);
+      }
+      // And the known distribution: 60 % at 20 ms, 40 % at 80 ms, plus the proxy and the scheduler.
+      const q = (x: string) => sample('envoy_http_downstream_rq_time_percentiles', `${L},quantile="${x}"`);
+      const bucket = (le: string) => sample('envoy_http_downstream_rq_time_bucket', `${L},le="${le}"`);
+      assert.ok(q('0.5') >= 19.9 && q('0.5') <= 35, `p50 ${q('0.5')} (20 ms + slack)`);
+      assert.ok(q('0.99') >= 79.9 && q('0.99') <= 120, `p99 ${q('0.99')} (80 ms + slack)`);
+      assert.equal(bucket('10'), 0, 'nothing under 10 ms');
+      assert.ok(bucket('50') <= N * 0.6 && bucket('50') >= N * 0.6 * 0.95, `le=50: ${bucket('50')} of the ${N * 0.6} fast ones`);
+      assert.ok(bucket('250') >= N * 0.99, `le=250: ${bucket('250')}`);
+      assert.deepEqual(
+        [...new Set([...prom.matchAll(/envoy_http_downstream_rq_time_percentiles\{[^}]*quantile="([^"]+)"/g)].map((m) => m[1]))],
+        ['0.25', '0.5', '0.75', '0.9', '0.95', '0.99', '0.995', '0.999'],
+      );
+
+      // /stats prints the same percentiles in Envoy's style.
+      const text = (await p.admin('/stats')).body;
+      const line = text.split('\n').find((l) => l.startsWith('http.ingress.downstream_rq_time: '));
+      assert.ok(line !== undefined, 'a P50 line in /stats');
+      const p50 = Number(/ P50\(([\d.]+),/.exec(line)![1]);
+      assert.ok(Math.abs(p50 - q('0.5')) < 0.001, line);
+
+      // promtool: the exposition as a whole, histograms included.
+      if (!existsSync('/usr/bin/promtool')) {
+        process.stderr.write('# SKIP promtool check: /usr/bin/promtool is absent (apt-get install prometheus)\n');
+        return;
+      }
+      assert.match(prom, /^# TYPE envoy_http_downstream_rq_time histogram$/m);
+      assert.match(prom, /^# TYPE envoy_http_downstream_rq_time_percentiles summary$/m);
+      const check = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: prom, timeout: 10_000 });
+      assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+      assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'no lint findings');
+    });
   });
 
   test('logrotate: a file renamed mid-run continues in a new file, nothing lost (and SIGUSR1 does not stop the proxy)', async () => {
