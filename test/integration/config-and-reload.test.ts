@@ -108,6 +108,41 @@ describe('config errors: exit 2, and the message names the field and its line', 
     assert.equal(c.drain_time_ms, 0); // the test helper passes --drain-time 0ms
   });
 
+  test('no arguments: the embedded default is a drop-in sidecar (0.0.0.0:15001 -> 127.0.0.1:8080, admin 127.0.0.1:15000)', async () => {
+    // `proxy --check` and nothing else, so that nothing binds the fixed ports on a shared machine.
+    const { spawnSync } = await import('node:child_process');
+    const { CLI } = await import('../helpers/proxy.js');
+    const r = spawnSync(process.execPath, [CLI, 'proxy', '--check'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const c = JSON.parse(r.stdout);
+    assert.equal(c.listeners.length, 1);
+    assert.equal(c.listeners[0].address, '0.0.0.0');
+    assert.equal(c.listeners[0].port, 15001);
+    assert.equal(c.listeners[0].routes[0].match.prefix, '/');
+    const cluster = c.clusters.find((x: { name: string }) => x.name === c.listeners[0].routes[0].cluster);
+    assert.deepEqual(cluster.endpoints, ['http://127.0.0.1:8080']);
+    assert.deepEqual(c.admin, { address: '127.0.0.1', port: 15000 });
+    assert.equal(c.concurrency, 1);
+    assert.equal(c.drain_time_ms, 5000);
+    assert.equal(c.drain_timeout_ms, 30_000);
+  });
+
+  test('--log-format json: the start line (and every line after) is one JSON object', async () => {
+    const p = spawnProxy({ args: ['--upstream', 'http://127.0.0.1:9', '--log-format', 'json'] });
+    try {
+      await waitFor('the start line', () => /listener ingress/.test(p.stderr()), 15_000);
+      p.signal('SIGTERM');
+      await p.exited;
+      const lines = p.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; time: string });
+      const start = lines.find((l) => l.msg.includes('listener ingress on http://127.0.0.1:'))!;
+      assert.equal(start.level, 'info');
+      assert.ok(!Number.isNaN(Date.parse(start.time)));
+      assert.ok(lines.some((l) => l.msg === 'stopped'));
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('--help and --version exit 0', async () => {
     const h = await runToExit({ args: ['--help'] });
     assert.equal(h.code, 0);

@@ -354,3 +354,43 @@ describe('access log response flags', () => {
     for (const l of ['404 NR /nowhere', '413 RL /small/echo']) assert.ok(lines.includes(l), `${l} not in ${JSON.stringify(lines)}`);
   });
 });
+
+describe('idle timeouts', () => {
+  test('cluster idle_timeout: an unused upstream keep-alive connection is closed after it', async () => {
+    const f = await startFixture({
+      routes: '- name: r\n  match: { prefix: / }\n  cluster: short_idle',
+      clusters: '- name: short_idle\n  endpoints: [ORIGIN]\n  idle_timeout: 300ms',
+    });
+    try {
+      assert.equal((await request(f.proxy.port, { path: '/bytes/1' })).status, 200);
+      assert.equal(f.origin.connectionsOpen, 1);
+      const t0 = Date.now();
+      await waitFor('the upstream connection to close', () => f.origin.connectionsOpen === 0, 5000);
+      const took = Date.now() - t0;
+      assert.ok(took >= 150, `closed after ${took} ms`);
+      await f.proxy.waitStat('cluster.short_idle.upstream_cx_destroy', 1);
+      // The next request opens a new connection and works.
+      assert.equal((await request(f.proxy.port, { path: '/bytes/1' })).status, 200);
+      assert.equal(f.origin.connectionsTotal, 2);
+    } finally {
+      await f.stop();
+    }
+  });
+
+  test('downstream idle connection: the uWS front closes a silent client connection after about 10 s (uWS\'s fixed idle timeout)', { timeout: 30_000 }, async () => {
+    const f = await startFixture();
+    try {
+      const { RawClient } = await import('../helpers/raw.js');
+      const c = await RawClient.connect(f.proxy.port);
+      c.write('GET /bytes/1 HTTP/1.1\r\nHost: a\r\n\r\n');
+      assert.equal((await c.responses(1)).responses[0]?.status, 200);
+      const t0 = Date.now();
+      const r = await c.waitClosed(20_000);
+      const took = Date.now() - t0;
+      assert.equal(r.closed, true, 'an idle client connection stayed open for 20 s');
+      assert.ok(took >= 5000 && took <= 16_000, `closed after ${took} ms`);
+    } finally {
+      await f.stop();
+    }
+  });
+});
