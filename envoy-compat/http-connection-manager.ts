@@ -72,7 +72,9 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
   if (listener.routes.length === 0) {
     // Envoy answers 404 to everything on a route table with no routes (envoy-demo.yaml's loopback).
     listener.routes.push({ name: 'no_route', match: { prefix: '/' }, direct_response: { status: 404 } });
-    (rc ?? hcm).note('no route carried over: every request gets 404, as in Envoy with an empty route table');
+    (rc ?? hcm).note(rc !== undefined && !hcm.has('rds')
+      ? 'no route carried over: every request gets 404, as in Envoy with an empty route table'
+      : 'no route carried over: every request gets 404');
   }
 
   for (const a of hcm.list('access_log')) {
