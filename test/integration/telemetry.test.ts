@@ -439,6 +439,178 @@ ${indent(sink, 6)}
     });
   });
 
+  test('formats (Envoy default, JSON with REQ/RESP/DURATION), filters (status range, sample 0/100, response_flags), Loki and Elasticsearch payloads', async () => {
+    const loki = new Collector();
+    const es = new Collector();
+    await loki.start();
+    await es.start();
+    const f = (name: string) => join(dir, `formats-${name}.log`);
+    const cfg = `admin:
+  address: 127.0.0.1
+  port: 0
+listeners:
+  - name: ingress
+    address: 127.0.0.1
+    port: 0
+    access_log:
+${indent(`
+      - path: ${f('default')}
+      - path: ${f('json')}
+        json_format:
+          status: "%RESPONSE_CODE%"
+          flags: "%RESPONSE_FLAGS%"
+          ms: "%DURATION%"
+          custom: "%REQ(X-CUSTOM?X-OTHER)%"
+          short: "%REQ(X-CUSTOM):4%"
+          ctype: "%RESP(CONTENT-TYPE)%"
+          up: "%UPSTREAM_HOST%"
+          cluster: "%UPSTREAM_CLUSTER%"
+          route: "%ROUTE_NAME%"
+          sent: "%BYTES_SENT%"
+          received: "%BYTES_RECEIVED%"
+          client: "%DOWNSTREAM_REMOTE_ADDRESS%"
+          line: "%REQ(:METHOD)% %REQ(:PATH)% %PROTOCOL%"
+          id: "%REQ(X-REQUEST-ID)%"
+      - path: ${f('5xx')}
+        format: "%RESPONSE_CODE% %RESPONSE_FLAGS%"
+        filter: { status_code: { min: 500, max: 599 } }
+      - path: ${f('sample0')}
+        filter: { sample: 0 }
+      - path: ${f('sample100')}
+        format: "%REQ(X-REQUEST-ID)%"
+        filter: { sample: 100 }
+      - path: ${f('uf')}
+        format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%"
+        filter: { response_flags: [UF] }
+      - http: { url: "${loki.url}/loki/api/v1/push", preset: loki, gzip: false, labels: { job: pillion, env: test }, headers: { x-scope-orgid: tenant-1 } }
+        batch: { max_records: 1000, max_delay: 50ms }
+      - http: { url: "${es.url}/_bulk", preset: elasticsearch, index: access-idx }
+        json_format: { status: "%RESPONSE_CODE%", id: "%REQ(X-REQUEST-ID)%" }
+        batch: { max_records: 1000, max_delay: 50ms }
+`, 6)}
+    routes:
+      - name: dead
+        match: { prefix: /dead }
+        cluster: dead
+      - name: r
+        match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    endpoints: [${origin.url}]
+  - name: dead
+    endpoints: [http://127.0.0.1:1]
+`;
+    try {
+      await withProxy(cfg, async (p) => {
+        const sent: { status: number; path: string }[] = [];
+        for (let i = 0; i < 10; i++) {
+          const r = await request(p.port, { path: `/status/200?i=${i}`, headers: { 'x-custom': 'custom-value', 'user-agent': 'telemetry-test' } });
+          sent.push({ status: r.status, path: `/status/200?i=${i}` });
+        }
+        for (let i = 0; i < 5; i++) sent.push({ status: (await request(p.port, { path: '/status/503', headers: { 'x-other': 'other' } })).status, path: '/status/503' });
+        for (let i = 0; i < 3; i++) sent.push({ status: (await request(p.port, { path: '/dead' })).status, path: '/dead' });
+        for (let i = 0; i < 2; i++) sent.push({ status: (await request(p.port, { method: 'POST', path: '/echo', body: 'hello' })).status, path: '/echo' });
+        assert.deepEqual(sent.map((x) => x.status), [...Array(10).fill(200), ...Array(5).fill(503), ...Array(3).fill(503), 200, 200]);
+        const N = sent.length;
+        // File sinks: 20 + 20 + 8 (5xx) + 0 (sample 0) + 20 + 3 (UF); HTTP sinks: 20 + 20.
+        await p.waitStat('access_log.records_written', N + N + 8 + 0 + N + 3, 10_000);
+        await p.waitStat('access_log.records_shipped', N + N, 10_000);
+
+        // Envoy's default format, field by field.
+        const def = fileLines(f('default'));
+        assert.equal(def.length, N);
+        const shape = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\] "(\S+) (\S+) HTTP\/1\.1" (\d{3}) (\S+) (\d+) (\d+) (\d+) (\S+) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)"$/;
+        for (const line of def) assert.match(line, shape);
+        const first = shape.exec(def[0]!)!;
+        assert.ok(Math.abs(Date.parse(first[1]!) - Date.now()) < 60_000, 'START_TIME is now');
+        assert.deepEqual(first.slice(2, 6), ['GET', '/status/200?i=0', '200', '-']);
+        assert.equal(first[6], '0', 'BYTES_RECEIVED');
+        assert.equal(first[7], String('status 200\n'.length), 'BYTES_SENT');
+        assert.match(first[9]!, /^\d+$/, 'x-envoy-upstream-service-time');
+        assert.equal(first[10], '127.0.0.1', 'x-forwarded-for');
+        assert.equal(first[11], 'telemetry-test');
+        assert.match(first[12]!, /^[0-9a-f-]{36}$/, 'x-request-id (generated)');
+        assert.equal(first[13], `127.0.0.1:${p.port}`, ':authority');
+        assert.equal(first[14], `127.0.0.1:${origin.port}`, 'UPSTREAM_HOST');
+        const dead = def.filter((l) => l.includes('"GET /dead HTTP/1.1"'));
+        assert.equal(dead.length, 3);
+        for (const l of dead) assert.match(l, /" 503 UF 0 \d+ \d+ - "/, 'UF, and no upstream service time');
+        assert.match(def.find((l) => l.includes('POST /echo'))!, /" 200 - 5 \d+ /, 'BYTES_RECEIVED of a POST');
+
+        // JSON: lone operators keep their type; headers by name, with fallback and truncation.
+        const js = fileLines(f('json')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        assert.equal(js.length, N);
+        const j0 = js[0]!;
+        assert.equal(j0.status, 200);
+        assert.equal(j0.flags, '-');
+        assert.equal(typeof j0.ms, 'number');
+        assert.equal(j0.custom, 'custom-value');
+        assert.equal(j0.short, 'cust');
+        assert.equal(j0.ctype, 'text/plain');
+        assert.equal(j0.up, `127.0.0.1:${origin.port}`);
+        assert.equal(j0.cluster, 'app');
+        assert.equal(j0.route, 'r');
+        assert.equal(j0.sent, 'status 200\n'.length);
+        assert.equal(j0.received, 0);
+        assert.match(String(j0.client), /^127\.0\.0\.1/);
+        assert.equal(j0.line, 'GET /status/200?i=0 HTTP/1.1');
+        assert.equal(js[10]!.custom, 'other', 'REQ(X?Y) falls back to Y');
+        assert.equal(js[10]!.short, null);
+        assert.equal(js[15]!.flags, 'UF');
+        assert.equal(js[15]!.route, 'dead');
+        assert.equal(js[19]!.received, 5);
+
+        // Filters.
+        assert.deepEqual(fileLines(f('5xx')), [...Array(5).fill('503 -'), ...Array(3).fill('503 UF')]);
+        assert.deepEqual(fileLines(f('sample0')), []);
+        assert.deepEqual(fileLines(f('sample100')), js.map((x) => x.id));
+        assert.deepEqual(fileLines(f('uf')), Array(3).fill('503 UF dead'));
+
+        // Loki's push API: {streams: [{stream: labels, values: [[ns, line]]}]}, JSON, the sink's headers.
+        assert.ok(loki.posts.length >= 1);
+        const values: [string, string][] = [];
+        for (const post of loki.posts) {
+          assert.equal(post.url, '/ingest/loki/api/v1/push');
+          assert.equal(post.headers['content-type'], 'application/json');
+          assert.equal(post.headers['content-encoding'], undefined, 'gzip: false');
+          assert.equal(post.headers['x-scope-orgid'], 'tenant-1');
+          const body = JSON.parse(post.body) as { streams: { stream: Record<string, string>; values: [string, string][] }[] };
+          assert.equal(body.streams.length, 1);
+          assert.deepEqual(body.streams[0]!.stream, { job: 'pillion', env: 'test' });
+          values.push(...body.streams[0]!.values);
+        }
+        assert.equal(values.length, N);
+        for (const [ns, line] of values) {
+          assert.match(ns, /^\d{19}$/, 'nanoseconds as a string');
+          assert.ok(Math.abs(Number(BigInt(ns) / 1_000_000n) - Date.now()) < 60_000);
+          assert.match(line, shape, 'the default format');
+        }
+        assert.deepEqual(values.map(([, l]) => l).sort(), [...def].sort());
+
+        // Elasticsearch's bulk API: action line, document line, NDJSON, trailing newline, gzip by default.
+        const docs: Record<string, unknown>[] = [];
+        for (const post of es.posts) {
+          assert.equal(post.url, '/ingest/_bulk');
+          assert.equal(post.headers['content-type'], 'application/x-ndjson');
+          assert.equal(post.headers['content-encoding'], 'gzip');
+          assert.ok(post.body.endsWith('\n'));
+          const ls = post.body.slice(0, -1).split('\n');
+          assert.equal(ls.length % 2, 0);
+          for (let i = 0; i < ls.length; i += 2) {
+            assert.deepEqual(JSON.parse(ls[i]!), { index: { _index: 'access-idx' } });
+            docs.push(JSON.parse(ls[i + 1]!) as Record<string, unknown>);
+          }
+        }
+        assert.deepEqual(docs.map((d) => d.id).sort(), js.map((x) => x.id).sort());
+        assert.deepEqual(docs.map((d) => d.status).sort(), js.map((x) => x.status).sort());
+      });
+    } finally {
+      await loki.stop();
+      await es.stop();
+    }
+  });
+
   test('logrotate: a file renamed mid-run continues in a new file, nothing lost (and SIGUSR1 does not stop the proxy)', async () => {
     const N = 3000;
     const file = join(dir, 'rotate.log');
