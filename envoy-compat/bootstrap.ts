@@ -111,6 +111,9 @@ function bootstrapRest(root: Node, ctx: Ctx): void {
       const port = sa.int('port_value');
       if (port === undefined) return sa.fail('port_value is required');
       ctx.out.admin = { address: sa.str('address') ?? '0.0.0.0', port };
+      if (!/^(127\.|::1$|localhost$)/.test(ctx.out.admin.address)) {
+        sa.note(`admin on ${ctx.out.admin.address}: reachable from the network, as in Envoy (pillion's admin can drain and stop the proxy); --admin 127.0.0.1:${port} keeps it local`);
+      }
       ctx.origin(['admin'], sa);
       sa.skip('protocol');
       sa.finish();
