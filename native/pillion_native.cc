@@ -137,7 +137,7 @@ struct Dir {
   size_t inPipe = 0;   // bytes spliced in and not yet out
   bool eof = false;    // read side saw EOF
   bool shut = false;   // EOF forwarded as shutdown(to, SHUT_WR)
-  uint64_t bytes = 0;  // bytes read from `from`
+  std::atomic<uint64_t> bytes{0};  // bytes read from `from`; read by bytes() on the JS thread
 };
 
 enum Reason { kDone = 0, kIdle = 1, kError = 2, kCancel = 3 };
@@ -202,7 +202,7 @@ bool MoveDir(Conn* c, Dir& d, bool* moved) {
     ssize_t n = splice(d.from, nullptr, d.pipe[1], nullptr, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE);
     if (n > 0) {
       d.inPipe += size_t(n);
-      d.bytes += uint64_t(n);
+      d.bytes.fetch_add(uint64_t(n), std::memory_order_relaxed);
       *moved = true;
       continue;
     }
@@ -240,7 +240,7 @@ void CloseConn(Pump* p, Conn* c, int reason) {
     std::lock_guard<std::mutex> lock(p->mu);
     p->conns.erase(c->id);
   }
-  auto* r = new Result{c->id, c->ab.bytes, c->ba.bytes, reason, c->err, c->errSide, c->flushed};
+  auto* r = new Result{c->id, c->ab.bytes.load(), c->ba.bytes.load(), reason, c->err, c->errSide, c->flushed};
   delete c;
   if (napi_call_threadsafe_function(p->tsfn, r, napi_tsfn_blocking) != napi_ok) delete r;
 }
@@ -483,12 +483,45 @@ napi_value Cancel(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// bytes(ids: Uint32Array, out: Float64Array): out[2i], out[2i+1] = rx, tx moved so far by pump ids[i]
+// (-1 when it has ended). For live byte stats while connections run; one lock for the whole batch.
+napi_value Bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  Pump* p = GetPump(env);
+  napi_typedarray_type t1, t2;
+  size_t n1 = 0, n2 = 0;
+  void* d1 = nullptr;
+  void* d2 = nullptr;
+  if (argc < 2 || napi_get_typedarray_info(env, argv[0], &t1, &n1, &d1, nullptr, nullptr) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &t2, &n2, &d2, nullptr, nullptr) != napi_ok || t1 != napi_uint32_array ||
+      t2 != napi_float64_array || n2 < 2 * n1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "bytes(ids: Uint32Array, out: Float64Array of twice the length)");
+    return nullptr;
+  }
+  auto* ids = static_cast<uint32_t*>(d1);
+  auto* out = static_cast<double*>(d2);
+  if (p == nullptr) {
+    for (size_t i = 0; i < 2 * n1; i++) out[i] = -1;
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(p->mu);  // CloseConn erases under this lock before it deletes
+  for (size_t i = 0; i < n1; i++) {
+    auto it = p->conns.find(ids[i]);
+    out[2 * i] = it == p->conns.end() ? -1 : double(it->second->ab.bytes.load(std::memory_order_relaxed));
+    out[2 * i + 1] = it == p->conns.end() ? -1 : double(it->second->ba.bytes.load(std::memory_order_relaxed));
+  }
+  return nullptr;
+}
+
 napi_value RegisterModule(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"originalDst", nullptr, OriginalDst, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"init", nullptr, Init, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pump", nullptr, StartPump, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cancel", nullptr, Cancel, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bytes", nullptr, Bytes, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

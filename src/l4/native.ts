@@ -14,6 +14,7 @@ interface Addon {
   init(onDone: (id: number, rx: number, tx: number, reason: PumpReason, error: string | null, errorSide: string, flushed: boolean) => void): void;
   pump(fdA: number, fdB: number, idleMs: number): number;
   cancel(id: number): void;
+  bytes(ids: Uint32Array, out: Float64Array): void;
 }
 
 /** Why a pump ended: both sides closed cleanly, idle timeout, a socket error, or `cancel()`. */
@@ -118,6 +119,15 @@ export function startPump(downstream: Socket, upstream: Socket, idleMs: number, 
   const id = addon.pump(a, b, idleMs);
   pending.set(id, done);
   return id;
+}
+
+/**
+ * Bytes moved so far by running pumps: `out[2i]`, `out[2i + 1]` = rx, tx of pump `ids[i]`, or -1 once
+ * it has ended. One call per batch (one lock in the addon).
+ */
+export function pumpBytes(ids: Uint32Array, out: Float64Array): void {
+  if (addon === null) out.fill(-1);
+  else addon.bytes(ids, out);
 }
 
 /** Resets both sides of a pump; its `done` runs with reason `cancel`. */

@@ -17,7 +17,7 @@ import { log } from '../util/log.js';
 import { PASSTHROUGH_CLUSTER, TcpCluster, tcpClusterStats, type TcpEndpointState } from './cluster.js';
 import type { TcpListenerConfig } from './config.js';
 import { inspect, MAX_INSPECT_BYTES, matchServerName, type Inspection } from './inspect.js';
-import { cancelPump, NativeUnavailableError, originalDst, spliceAvailable, startPump, type OriginalDst, type PumpResult } from './native.js';
+import { cancelPump, NativeUnavailableError, originalDst, pumpBytes, spliceAvailable, startPump, type OriginalDst, type PumpResult } from './native.js';
 import { startReading, stopReading } from './sockets.js';
 import { tcpStats, type TcpStats } from './stats.js';
 import type { HttpL7 } from './http-l7.js';
@@ -66,10 +66,15 @@ interface Target {
 type TcpClusterStats = TcpCluster['stats'];
 
 const PASSTHROUGH_CONNECT_TIMEOUT_MS = 5000;
+/** How often the byte stats of spliced connections catch up with the pump while they run. */
+const SPLICE_STATS_INTERVAL_MS = 1000;
 
 export class TcpProxyListener {
   private server: Server | null = null;
   readonly sessions = new Set<Session>();
+  /** Sessions whose bytes the splice thread moves: their byte stats are polled while they run. */
+  readonly spliced = new Set<Session>();
+  private statsTimer: NodeJS.Timeout | null = null;
   private passthroughStats: TcpClusterStats | null = null;
   port = 0;
   /** Whether bytes may go to the splice thread (the addon is loaded and the config allows it). */
@@ -147,7 +152,29 @@ export class TcpProxyListener {
     session.begin();
   }
 
+  /** A session went to the pump; its bytes are polled from now on. */
+  addSpliced(session: Session): void {
+    this.spliced.add(session);
+    if (this.statsTimer === null) {
+      this.statsTimer = setInterval(() => this.pollSpliced(), SPLICE_STATS_INTERVAL_MS);
+      this.statsTimer.unref();
+    }
+  }
+
+  private pollSpliced(): void {
+    const list = [...this.spliced];
+    const ids = new Uint32Array(list.length);
+    list.forEach((s, i) => { ids[i] = s.pumpId; });
+    const out = new Float64Array(2 * list.length);
+    pumpBytes(ids, out);
+    list.forEach((s, i) => { if (out[2 * i]! >= 0) s.catchUp(out[2 * i]!, out[2 * i + 1]!); });
+  }
+
   ended(session: Session): void {
+    if (this.spliced.delete(session) && this.spliced.size === 0 && this.statsTimer !== null) {
+      clearInterval(this.statsTimer);
+      this.statsTimer = null;
+    }
     if (!this.sessions.delete(session)) return;
     this.stats[this.s.cxActive]!--;
   }
@@ -214,8 +241,11 @@ class Session {
   private upstream: Socket | null = null;
   private upConnected = false;
   private target: Target | null = null;
-  private pumpId = 0;
+  pumpId = 0;
   private handedOver = false;
+  /** Bytes of the pump already added to the stats (live polling). */
+  private countedRx = 0;
+  private countedTx = 0;
   private rx = 0;
   private tx = 0;
   private finished = false;
@@ -382,6 +412,7 @@ class Session {
     }
     // The pump has its own copies of both fds: closing ours leaves the connections open.
     this.handedOver = true;
+    l.addSpliced(this);
     this.down.destroy();
     up.destroy();
   }
@@ -389,15 +420,23 @@ class Session {
   private onPumpDone(r: PumpResult): void {
     const l = this.l;
     this.pumpId = 0;
+    this.catchUp(r.rx, r.tx);
     this.rx += r.rx;
     this.tx += r.tx;
-    l.stats[l.s.rxBytes]! += r.rx;
-    l.stats[l.s.txBytes]! += r.tx;
     if (r.flushed) l.stats[l.s.upstreamFlush]!++;
     if (r.reason === 'idle_timeout') l.stats[l.s.idleTimeout]!++;
     if (r.reason === 'error') l.stats[l.s.errors]!++;
     const error = r.error === null ? null : `${r.errorSide}: ${r.error}`;
     this.finish(r.reason, r.reason === 'error' ? (r.errorSide === 'upstream' ? 'UR' : 'DR') : '', error);
+  }
+
+  /** Adds what the pump moved since the last look to the byte stats. */
+  catchUp(rx: number, tx: number): void {
+    const l = this.l;
+    l.stats[l.s.rxBytes]! += rx - this.countedRx;
+    l.stats[l.s.txBytes]! += tx - this.countedTx;
+    this.countedRx = rx;
+    this.countedTx = tx;
   }
 
   private streamPipe(): void {

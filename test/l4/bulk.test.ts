@@ -83,7 +83,10 @@ async function transfer(t: TestContext, totalMiB: number, env: NodeJS.ProcessEnv
     assert.equal(digest, expected.digest('hex'));
     const rssPeak = peakRss(p.pid);
     t.diagnostic(`${expectPath}: ${totalMiB} MiB in ${secs.toFixed(2)} s (${(totalMiB / secs).toFixed(0)} MiB/s incl. hashing); proxy peak RSS ${(rssBefore / MiB).toFixed(0)} -> ${(rssPeak / MiB).toFixed(0)} MiB`);
-    assert.ok(rssPeak - rssBefore < 64 * MiB, `proxy peak RSS grew by ${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB`);
+    // Splice: the bytes never enter the process's memory. Stream piping: bounded by backpressure, plus
+    // garbage chunks the GC has not collected yet (measured 35-60 MiB for 256 MiB on this machine).
+    const bound = expectPath === 'splice' ? 16 * MiB : 100 * MiB;
+    assert.ok(rssPeak - rssBefore < bound, `proxy peak RSS grew by ${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB (bound ${bound / MiB} MiB)`);
     await p.waitStat('tcp.bulk.downstream_cx_rx_bytes_total', totalMiB * MiB);
     assert.equal(await p.stat(`pillion.tcp.bulk.${expectPath === 'splice' ? 'splice_total' : 'stream_pipe_total'}`), 1);
   } finally {

@@ -150,6 +150,26 @@ for (const splice of [true, false]) {
   });
 }
 
+test('spliced connections count their bytes while they run, not only at the end', { skip: spliceAvailable() ? false : 'no native addon' }, async () => {
+  const echo = echoServer();
+  const echoPort = await listen(echo);
+  const h = new L4Harness();
+  const port = await h.start(listenerConfig({ cluster: 'echo' }), [cluster('echo', echoPort)]);
+  let sock: Socket | null = null;
+  const pending = exchange(port, (s) => { sock = s; s.write(Buffer.alloc(100_000, 1)); }, 10_000);
+  await waitFor('rx counted while open', () => h.stat('tcp.test.downstream_cx_rx_bytes_total') === 100_000, 3000);
+  assert.equal(h.stat('tcp.test.downstream_cx_tx_bytes_total'), 100_000);
+  assert.equal(h.stat('tcp.test.downstream_cx_active'), 1, 'still open');
+  sock!.end(Buffer.alloc(5, 2));
+  await pending;
+  await waitFor('the record', () => h.records.length === 1);
+  assert.equal(h.stat('tcp.test.downstream_cx_rx_bytes_total'), 100_005, 'the rest at the end, nothing twice');
+  assert.equal(h.stat('tcp.test.downstream_cx_tx_bytes_total'), 100_005);
+  assert.equal(h.records[0]!.bytes_received, 100_005);
+  h.close();
+  await closeServer(echo);
+});
+
 test('close() (end of a drain) resets connections still open, spliced ones included', async () => {
   const up = createServer((s) => { s.on('error', () => {}); });
   const upPort = await listen(up);
