@@ -96,6 +96,9 @@ class Batch {
   constructor(readonly seq: number) {}
 }
 
+/** Coalesces the burst of inotify events a rotation makes (rename, create, first write). */
+const RESCAN_DEBOUNCE_MS = 5;
+
 const keyOf = (st: { dev: number; ino: number }): string => `${st.dev}:${st.ino}`;
 
 export class Collector {
@@ -115,7 +118,6 @@ export class Collector {
   private wakeResolve: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private rescanDue = true;
-  private lastRescanMs = 0;
   private stopping = false;
   private shipping = false;
   private seq = 0;
@@ -343,8 +345,12 @@ export class Collector {
     const buf = this.buf;
     const max = this.o.maxLineBytes;
     const base = f.readOffset;
+    const maxRecords = this.o.batchMaxRecords;
+    const maxBytes = this.o.batchMaxBytes;
     let pos = 0;
     while (pos < n) {
+      // A full batch ends the chunk here: the rest is read again for the next batch.
+      if (batch.records.length >= maxRecords || batch.bytes >= maxBytes) return pos;
       let nl = buf.indexOf(10, pos);
       if (nl >= n) nl = -1;
       if (nl === -1) {
@@ -569,7 +575,7 @@ export class Collector {
 
   private async housekeeping(batch: Batch | null, touched?: Set<TrackedFile>): Promise<void> {
     const now = Date.now();
-    if (this.rescanDue && now - this.lastRescanMs >= Math.min(100, this.o.rescanIntervalMs)) await this.rescan(batch, null);
+    if (this.rescanDue) await this.rescan(batch, null);
     for (const f of [...this.files.values()]) {
       if (f.draining) {
         await this.checkDrain(f, batch, touched, now);
@@ -586,7 +592,6 @@ export class Collector {
   /** Walks the globs: new files, renamed ones, and the ones gone from their path (drained, then let go). */
   private async rescan(batch: Batch | null, saved: Checkpoint[] | null): Promise<void> {
     this.rescanDue = false;
-    this.lastRescanMs = Date.now();
     const found = new Map<string, Stats>();
     const dirs = new Set<string>();
     for (const g of this.globs) await this.walk(g.base, g, 0, found, dirs);
@@ -812,13 +817,31 @@ export class Collector {
 
   private onWatch(dir: string, event: string, name: string | Buffer | null): void {
     if (name === null) {
-      this.rescanDue = true;
+      this.rescanSoon();
     } else {
       const f = this.byPath.get(`${dir}/${String(name)}`);
       if (f !== undefined) this.dirty.add(f);
-      if (f === undefined || event === 'rename') this.rescanDue = true;
+      if (f === undefined || event === 'rename') this.rescanSoon();
     }
     this.wake();
+  }
+
+  private rescanScheduled = false;
+
+  /**
+   * A created or renamed entry: rescan within RESCAN_DEBOUNCE_MS even while the loop waits on the sink,
+   * so that a file is tracked (and its descriptor held) before its writer can rotate it away.
+   */
+  private rescanSoon(): void {
+    this.rescanDue = true;
+    if (this.rescanScheduled || this.stopping) return;
+    this.rescanScheduled = true;
+    setTimeout(() => {
+      this.rescanScheduled = false;
+      void this.exclusive(async () => {
+        if (this.rescanDue && !this.stopping) await this.rescan(null, null);
+      });
+    }, RESCAN_DEBOUNCE_MS).unref();
   }
 
   private async findInode(dir: string, dev: number, ino: number): Promise<string | null> {
