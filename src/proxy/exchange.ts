@@ -15,7 +15,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { FilterStatus, type Filter, type StreamContext } from '../chain/filter.js';
-import type { FrontResponse } from '../front/types.js';
+import type { FrontKind, FrontResponse } from '../front/types.js';
 import type { ClientIdentity } from '../front/tls.js';
 import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply, type LocalReplyKind } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
@@ -37,6 +37,7 @@ export interface ListenerContext {
   accessLog: AccessLogBuffer | null;
   /** True while draining: responses carry `Connection: close`. */
   draining: boolean;
+  readonly front: FrontKind;
   /** Requests in flight on this listener (drain waits for zero). */
   active: number;
 }
@@ -135,6 +136,8 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   upstreamStartMs = 0;
   upstreamServiceMs = -1;
   bytesSent = 0;
+  /** The client sent `Connection: close` (set by the listener). */
+  clientClose = false;
   /** The status the client got (0 when it got none). */
   finalStatus = 0;
   /** Envoy's response flag of how this ended, or '' (shown as '-'). */
@@ -423,7 +426,12 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
 
   // --- writing (always inside cork) ----------------------------------------------------------------
 
-  private writeHead(): void {
+  /**
+   * Status line and headers. While draining, responses say `Connection: close`; on uWS, where the
+   * header alone does not close anything, `closeByEnd` says the caller ends with end(…, true), which
+   * writes the header itself and closes.
+   */
+  private writeHead(closeByEnd = false): void {
     const res = this.res;
     const stats = this.ctx.stats;
     stats[this.ctx.ls.rq1xx + ((this.status / 100) | 0) - 1]++;
@@ -435,15 +443,36 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
     if (this.ctx.draining) {
       stats[this.ctx.ls.rqDrainClose]++;
-      res.writeHeader('connection', 'close');
+      // uWS writes the header itself on end(…, true), except when the client already asked for close.
+      if (!closeByEnd || this.clientClose) res.writeHeader('connection', 'close');
     }
     this.state = State.Streaming;
+  }
+
+  /** Draining on uWS: this response can end with end(…, true) and so really close the connection.
+   *  (uWS 20.30 cannot close after tryEnd(), and end(…, true) after chunked writes corrupts the body.) */
+  private closesByEnd(): boolean {
+    return this.ctx.draining && this.ctx.front === 'uws';
+  }
+
+  /** HEAD, 204 and 304 responses carry no body. */
+  private bodiless(): boolean {
+    return this.method === 'HEAD' || this.status === 204 || this.status === 304;
   }
 
   writeChunk(chunk: Buffer): void {
     const res = this.res;
     this.bytesSent += chunk.byteLength;
-    if (this.state === State.HeadReceived) this.writeHead();
+    if (this.state === State.HeadReceived) {
+      // The whole body in one chunk (most responses): while draining on uWS, end and close in one go.
+      if (this.contentLength === chunk.byteLength && this.closesByEnd()) {
+        this.writeHead(true);
+        res.end(chunk, true);
+        this.finish();
+        return;
+      }
+      this.writeHead();
+    }
     if (this.contentLength >= 0) {
       const offset = res.getWriteOffset();
       const [ok, done] = res.tryEnd(chunk, this.contentLength);
@@ -457,12 +486,26 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
 
   writeEnd(): void {
     const res = this.res;
-    if (this.state === State.HeadReceived) this.writeHead();
     if (this.state === State.Done) return;
     // No optional arguments to uWS here: its binding reads an explicit `undefined` length as 2^63,
-    // and endWithoutBody(n) closes the connection afterwards. While draining, writeHead() has already
-    // written `Connection: close`, which is what makes the client leave.
-    if (this.method === 'HEAD' || this.status === 204 || this.status === 304) {
+    // and endWithoutBody(n) closes the connection afterwards (wanted only while draining).
+    if (this.state === State.HeadReceived) {
+      const close = this.closesByEnd();
+      if (close && this.method === 'HEAD' && this.contentLength >= 0) {
+        this.writeHead(true);
+        res.endWithoutBody(this.contentLength, true);
+        this.finish();
+        return;
+      }
+      if (close && !this.bodiless() && this.contentLength <= 0) {
+        this.writeHead(true);
+        res.end('', true);
+        this.finish();
+        return;
+      }
+      this.writeHead();
+    }
+    if (this.bodiless()) {
       if (this.method === 'HEAD' && this.contentLength >= 0) res.writeHeader('content-length', String(this.contentLength));
       res.endWithoutBody();
     } else if (this.contentLength > 0) {

@@ -45,9 +45,12 @@ export class RequestHead {
   connectionNames: string | null = null;
   /** Bytes of names and values: uWS 20.30 enforces its own limit only on heads that span packets. */
   bytes = 0;
+  /** The client sent `Connection: close`. */
+  clientClose = false;
 
   reset(): void {
     this.bytes = 0;
+    this.clientClose = false;
     this.headers = [];
     this.contentLength = -1;
     this.chunked = false;
@@ -92,6 +95,7 @@ export function visitRequestHeader(name: string, value: string): void {
       return;
     case 'connection': {
       const v = value.toLowerCase();
+      if (v === 'close') h.clientClose = true;
       if (v !== 'keep-alive' && v !== 'close') h.connectionNames = h.connectionNames === null ? v : `${h.connectionNames},${v}`;
       return;
     }

@@ -238,6 +238,7 @@ export class Listener implements ListenerContext {
     this.forwardClientCert(headers, clientCert);
     const ex = new Exchange(res, this, route, method, path, query ?? '', headers, remote);
     ex.clientCert = clientCert;
+    ex.clientClose = head.clientClose;
     res.onAborted(() => ex.onClientAborted());
     if (head.chunked || head.contentLength > 0) {
       ex.body = new RequestBody(ex);

@@ -75,7 +75,9 @@ export function renderPrometheus(registry: StatRegistry, values: Float64Array, e
   };
   registry.stats.forEach((s, i) => {
     const p = promName(s.name, s.type);
-    add(p.family, s.type, s.help, `${p.family}${p.labels} ${values[i]}`);
+    // A status-class family gathers five stats with five help texts: say what the family is.
+    const help = p.family.endsWith('_rq_xx_total') ? 'Responses by status class (envoy_response_code_class)' : s.help;
+    add(p.family, s.type, help, `${p.family}${p.labels} ${values[i]}`);
   });
   for (const e of extra) add(e.family, e.type, e.help, `${e.family}${e.labels} ${e.value}`);
   let out = '';
