@@ -8,31 +8,10 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { spliceAvailable } from '../../src/l4/native.js';
-import { startProxy, type Proxy } from '../helpers/proxy.js';
-import { closeServer, listen } from './helpers.js';
+import { startProxy } from '../helpers/proxy.js';
+import { closeServer, l4Config, listen, tcpPorts } from './helpers.js';
 
 const MiB = 1024 * 1024;
-
-export function l4Config(tcpListeners: string, tcpClusters: string): string {
-  // The proxy needs one HTTP listener; it is not used here.
-  return `listeners:
-  - name: unused
-    address: 127.0.0.1
-    port: 0
-    routes: [{ direct_response: { status: 200 } }]
-tcp_clusters:
-${tcpClusters}
-tcp_listeners:
-${tcpListeners}
-`;
-}
-
-/** Bound ports of tcp listeners, from their start-up log lines. */
-export function tcpPorts(p: Proxy): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const x of p.stderr().matchAll(/tcp listener (\S+) on \S+:(\d+) ->/g)) m.set(x[1]!, Number(x[2]));
-  return m;
-}
 
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -89,6 +68,8 @@ async function transfer(t: TestContext, totalMiB: number, env: NodeJS.ProcessEnv
     assert.ok(rssPeak - rssBefore < bound, `proxy peak RSS grew by ${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB (bound ${bound / MiB} MiB)`);
     await p.waitStat('tcp.bulk.downstream_cx_rx_bytes_total', totalMiB * MiB);
     assert.equal(await p.stat(`pillion.tcp.bulk.${expectPath === 'splice' ? 'splice_total' : 'stream_pipe_total'}`), 1);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nproxy exit: ${p.exitCode ?? 'running'}; stderr:\n${p.stderr()}`);
   } finally {
     await p.stop();
     await closeServer(sink);

@@ -6,6 +6,7 @@ import type { TcpClusterConfig, TcpListenerConfig } from '../../src/l4/config.js
 import { setTcpAccessLog, TcpProxyListener, type TcpAccessLogRecord } from '../../src/l4/tcp-proxy.js';
 import { HttpL7 } from '../../src/l4/http-l7.js';
 import { StatRegistry, newStatBuffer } from '../../src/stats/registry.js';
+import type { Proxy } from '../helpers/proxy.js';
 
 export function listenerConfig(over: Partial<TcpListenerConfig>): TcpListenerConfig {
   return {
@@ -81,4 +82,25 @@ export function echoServer(): Server {
     s.on('error', () => { /* client resets are part of the tests */ });
     s.pipe(s);
   });
+}
+
+export function l4Config(tcpListeners: string, tcpClusters: string): string {
+  // The proxy needs one HTTP listener; it is not used here.
+  return `listeners:
+  - name: unused
+    address: 127.0.0.1
+    port: 0
+    routes: [{ direct_response: { status: 200 } }]
+tcp_clusters:
+${tcpClusters}
+tcp_listeners:
+${tcpListeners}
+`;
+}
+
+/** Bound ports of tcp listeners, from their start-up log lines. */
+export function tcpPorts(p: Proxy): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const x of p.stderr().matchAll(/tcp listener (\S+) on \S+:(\d+) ->/g)) m.set(x[1]!, Number(x[2]));
+  return m;
 }
