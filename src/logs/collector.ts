@@ -113,6 +113,7 @@ export class Collector {
   private readonly retiring = new Set<TrackedFile>();
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly buf: Buffer;
+  private readonly lineCap: number;
   private openCount = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private wakeResolve: (() => void) | null = null;
@@ -132,8 +133,11 @@ export class Collector {
     this.globs = o.paths.map(compileGlob);
     this.excludes = o.excludes.map(compileGlob);
     this.store = new CheckpointStore(o.stateDir);
-    // A line is cut at maxLineBytes, so a chunk twice that long always holds a whole line or a cut one.
-    this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * o.maxLineBytes + 2));
+    // Container lines carry a prefix (CRI) or JSON escapes (Docker) around the message, so their raw
+    // bound is looser; the message itself is cut to maxLineBytes after parsing.
+    this.lineCap = o.format === 'raw' ? o.maxLineBytes : 2 * o.maxLineBytes + 256;
+    // A chunk twice the raw bound always holds a whole line or a cut one.
+    this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * this.lineCap + 2));
   }
 
   /** Loads checkpoints, finds the files and starts the read-ship loop. Throws on an unreadable state dir. */
@@ -343,7 +347,7 @@ export class Collector {
   /** Splits the first `n` bytes of the buffer into lines; returns the bytes consumed (whole lines). */
   private parse(f: TrackedFile, n: number, batch: Batch, now: number): number {
     const buf = this.buf;
-    const max = this.o.maxLineBytes;
+    const max = this.lineCap;
     const base = f.readOffset;
     const maxRecords = this.o.batchMaxRecords;
     const maxBytes = this.o.batchMaxBytes;
@@ -406,9 +410,10 @@ export class Collector {
     const c = parseContainerLine(this.o.format, text);
     if (c === null) {
       this.stats.parseErrors++;
-      if (text.length > 0) this.joinMultiline(f, this.isoNow(now), now, null, text, start, batch);
+      if (text.length > 0) this.joinMultiline(f, this.isoNow(now), now, null, this.cut(text), start, batch);
       return;
     }
+    c.message = this.cut(c.message);
     const p = f.partial?.get(c.stream);
     if (c.partial) {
       if (p === undefined) {
@@ -426,6 +431,15 @@ export class Collector {
       return;
     }
     this.joinMultiline(f, c.time, now, c.stream, c.message, start, batch);
+  }
+
+  /** A message over the bound (a container line's raw bound is looser) is cut here and counted. */
+  private cut(message: string): string {
+    const max = this.o.maxLineBytes;
+    if (message.length <= max) return message;
+    this.stats.linesTruncated++;
+    this.stats.truncatedBytes += message.length - max;
+    return message.slice(0, max);
   }
 
   /** Appends within the line bound; the cut is counted once per record. */

@@ -136,7 +136,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
       assert.deepEqual(sink.messages(), ['g 0', 'g 1', 'g 2', 'g 3']);
       await waitFor('released', () => c.gauges().filesTracked === 0 && c.gauges().filesOpen === 0, 5000);
       const held = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
-      assert.equal(held.filter((l) => l.startsWith(dir)).length, 0);
+      assert.equal(held.filter((l) => l.startsWith(p)).length, 0, held.join(' '));
     } finally {
       await c.stop();
     }
