@@ -108,17 +108,22 @@ export class AccessLogBuffer {
       this.timer = null;
     }
     if (this.rows === 0) return;
+    // A full batch hands over its arrays; a partial one (max_delay) a copy of its rows, so that the
+    // batch holds (and a worker transfers) only its rows and the buffer is reused.
+    const full = this.rows === this.capacity;
     const batch: RecordBatch = {
       listener: this.listener,
       rows: this.rows,
-      nums: this.nums.subarray(0, this.rows * NUM_COLS),
-      strs: this.strs.slice(0, this.rows * this.width),
+      nums: full ? this.nums : this.nums.slice(0, this.rows * NUM_COLS),
+      strs: full ? this.strs : this.strs.slice(0, this.rows * this.width),
       headers: this.cfg.headers,
       respHeaders: this.cfg.respHeaders,
     };
     this.rows = 0;
-    this.nums = new Float64Array(this.capacity * NUM_COLS);
-    this.strs = new Array<string>(this.capacity * this.width);
+    if (full) {
+      this.nums = new Float64Array(this.capacity * NUM_COLS);
+      this.strs = new Array<string>(this.capacity * this.width);
+    }
     this.emit(batch);
   }
 }

@@ -1,7 +1,16 @@
 // The main thread's side of the access log: batches from every data plane go to the log-ship pool
-// (piscina) per sink, within a memory bound; beyond it they go to the spool, beyond that they are
-// dropped and counted, never blocking traffic. A timer ships the spool when a sink is back (and at
+// (piscina) per sink, within a memory bound per sink; beyond it they go to the spool, beyond that they
+// are dropped and counted, never blocking traffic. A timer ships the spool when a sink is back (and at
 // start, so a restart ships what a previous run spooled). On drain, everything in flight is awaited.
+//
+//   data planes ──batch──▶ submit() ─┬─ file/stdout sink ──────────────────────▶ pool task (sync write)
+//                                    └─ HTTP sink ─▶ waiting ─(≤ MAX_POSTS)─────▶ pool task (POST)
+//                                         │ held bytes > max_memory_bytes
+//                                         └─▶ spool-only task (sync write) or dropped (no spool)
+//
+// HTTP posts wait on the network inside the pool, so the pool runs tasks concurrently; a sink that
+// hangs holds at most MAX_POSTS of them and its other batches wait here (bounded) or spill, so it
+// never holds up the other sinks.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
@@ -22,19 +31,29 @@ export interface ShipperStats {
   retries: number;
 }
 
+interface Pending {
+  task: ShipTask;
+  rows: number;
+  bytes: number;
+}
+
 interface SinkState {
   sink: AccessLogConfig;
   spool: string | null;
   draining: boolean;
+  /** Bytes of the batches this sink holds in memory: waiting, and being posted or written. */
+  held: number;
+  /** HTTP: posts in flight, and batches waiting for one. */
+  posting: number;
+  waiting: Pending[];
 }
 
-/** Rough bytes a queued row holds (strings and numbers), for the memory bound. */
-const ROW_BYTES = 300;
+/** Concurrent posts per HTTP sink. More would reorder deliveries without making a slow sink faster. */
+const MAX_POSTS = 2;
 
 export class Shipper {
   private pool: Piscina | null = null;
   private sinks = new Map<string, SinkState[]>();
-  private queuedBytes = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
 
@@ -52,6 +71,9 @@ export class Shipper {
           ? join(sink.spool_dir, `${l.name}-${i}-${createHash('sha256').update(sink.http!.url).digest('hex').slice(0, 8)}`)
           : null,
         draining: false,
+        held: 0,
+        posting: 0,
+        waiting: [],
       })));
     }
     this.sinks = next;
@@ -59,9 +81,11 @@ export class Shipper {
       this.pool = new Piscina({
         filename: new URL('../workers/log-ship.worker.js', import.meta.url).href,
         // One thread: formatting a batch takes well under a millisecond per thousand rows, and one
-        // writer keeps file appends and the spool in order.
+        // writer keeps file appends and the spool in order (those are synchronous inside a task).
+        // Tasks overlap only while a post waits on the network.
         minThreads: 1,
         maxThreads: 1,
+        concurrentTasksPerWorker: 64,
         idleTimeout: 60_000,
       });
       this.timer = setInterval(() => this.drainSpools(), 2000);
@@ -78,27 +102,55 @@ export class Shipper {
   submit(batch: RecordBatch): void {
     const sinks = this.sinks.get(batch.listener);
     if (sinks === undefined || this.pool === null) return;
+    const perRow = batchBytes(batch) / batch.rows;
     for (let i = 0; i < sinks.length; i++) {
       const st = sinks[i]!;
       const rows = countRows(batch, i);
       if (rows === 0) continue;
-      const bytes = rows * ROW_BYTES;
-      const overMemory = this.queuedBytes + bytes > st.sink.max_memory_bytes;
-      if (overMemory && st.spool === null) {
-        this.s.stats[this.s.dropped] += rows;
+      const bytes = Math.ceil(rows * perRow);
+      const task: ShipTask = { op: 'ship', sink: st.sink, bit: i, batch, spool: st.spool, spoolOnly: false };
+      if (st.held + bytes > st.sink.max_memory_bytes) {
+        if (st.spool === null) {
+          this.s.stats[this.s.dropped] += rows;
+          continue;
+        }
+        // Past the memory bound: straight to disk (a synchronous write in the pool, no waiting).
+        task.spoolOnly = true;
+        this.run(st, { task, rows, bytes: 0 });
         continue;
       }
-      const task: ShipTask = { op: 'ship', sink: st.sink, bit: i, batch, spool: st.spool, spoolOnly: overMemory };
-      this.queuedBytes += bytes;
-      this.track(this.pool.run(task).then(
-        (r: ShipResult) => this.account(r),
-        (err: unknown) => {
-          this.s.stats[this.s.dropped] += rows;
-          this.s.stats[this.s.batchesFailed]++;
-          log.warn('access log batch lost', { err });
-        },
-      ).finally(() => { this.queuedBytes -= bytes; }));
+      st.held += bytes;
+      if (st.sink.kind !== 'http') this.run(st, { task, rows, bytes });
+      else {
+        st.waiting.push({ task, rows, bytes });
+        this.pump(st);
+      }
     }
+  }
+
+  /** Starts waiting posts of an HTTP sink, up to MAX_POSTS at a time. */
+  private pump(st: SinkState): void {
+    while (st.posting < MAX_POSTS && st.waiting.length > 0) {
+      st.posting++;
+      this.run(st, st.waiting.shift()!, true);
+    }
+  }
+
+  private run(st: SinkState, p: Pending, post = false): void {
+    this.track(this.pool!.run(p.task).then(
+      (r: ShipResult) => this.account(r),
+      (err: unknown) => {
+        this.s.stats[this.s.dropped] += p.rows;
+        this.s.stats[this.s.batchesFailed]++;
+        log.warn('access log batch lost', { err });
+      },
+    ).finally(() => {
+      st.held -= p.bytes;
+      if (post) {
+        st.posting--;
+        if (this.pool !== null) this.pump(st);
+      }
+    }));
   }
 
   private account(r: ShipResult): void {
@@ -136,17 +188,32 @@ export class Shipper {
     }
   }
 
-  /** Drain: waits for every batch in flight (bounded), then one last spool drain, then stops. */
+  /**
+   * Drain: waits for every batch in flight and every batch waiting for a post (bounded), then stops.
+   * What a sink has not taken by then is lost with a warning (the process is exiting: no stat to read).
+   */
   async close(timeoutMs: number): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     const deadline = Date.now() + timeoutMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) {
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
     }
-    if (this.inFlight.size > 0) log.warn('access log: batches still in flight at exit', { batches: this.inFlight.size });
-    await this.pool?.destroy();
+    let waiting = 0;
+    for (const sinks of this.sinks.values()) for (const st of sinks) for (const p of st.waiting) waiting += p.rows;
+    if (this.inFlight.size > 0 || waiting > 0) {
+      log.warn('access log: batches not delivered at exit', { batches_in_flight: this.inFlight.size, records_waiting: waiting });
+    }
+    const pool = this.pool;
     this.pool = null;
+    await pool?.destroy();
   }
+}
+
+/** What a batch holds in memory, roughly: its numbers and the characters of its strings. */
+function batchBytes(b: RecordBatch): number {
+  let n = b.nums.byteLength;
+  for (let i = 0; i < b.strs.length; i++) n += 16 + (b.strs[i]?.length ?? 0);
+  return n;
 }
 
 function countRows(b: RecordBatch, bit: number): number {

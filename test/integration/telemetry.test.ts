@@ -611,6 +611,67 @@ clusters:
     }
   });
 
+  test('a sink that hangs: past the memory bound batches spill to the spool, past the disk bound they are dropped and counted; the file sink and the traffic are unaffected', async () => {
+    const N = 2000;
+    // Accepts every POST and never answers.
+    const held: import('node:http').ServerResponse[] = [];
+    const hang = createServer((_req, res) => { held.push(res); });
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+    const hangUrl = `http://127.0.0.1:${(hang.address() as AddressInfo).port}/ingest`;
+    const file = join(dir, 'bounds.log');
+    const spool = join(dir, 'spool-bounds');
+    const MAX_DISK = 20_000;
+    try {
+      await withProxy(config(origin.url, `
+        - path: ${file}
+          ${JSON_ID}
+          batch: { max_records: 50, max_delay: 20ms }
+        - http: { url: ${hangUrl}, timeout: 8s }
+          ${JSON_ID}
+          batch: { max_records: 50, max_delay: 20ms }
+          retry: { max_attempts: 1 }
+          spool: { dir: ${spool}, max_memory_bytes: 50000, max_disk_bytes: ${MAX_DISK} }
+        - http: { url: ${hangUrl}, timeout: 8s }
+          ${JSON_ID}
+          batch: { max_records: 50, max_delay: 20ms }
+          retry: { max_attempts: 1 }
+          spool: { max_memory_bytes: 50000 }
+      `), async (p) => {
+        const t0 = Date.now();
+        const r = await load({ url: p.url + '/', connections: 8, amount: N });
+        const took = Date.now() - t0;
+        assert.equal(r.errors, 0);
+        assert.equal(r['2xx'], N, 'traffic unaffected');
+        // The file sink does not wait for the hanging one (its posts time out only after 8 s).
+        await p.waitStat('access_log.records_written', N, 2500);
+        exactlyOnce(fileLines(file), N, 'file beside a hanging sink');
+        // Beyond the memory bound, at once (before any post timed out): spooled up to the disk bound
+        // (first sink), dropped beyond it, and dropped at once without a spool (second sink).
+        await waitFor('records spooled and dropped while the posts still hang', async () =>
+          (await p.stat('access_log.records_spooled')) > 0 && (await p.stat('access_log.dropped')) > N / 2, 2500);
+        assert.ok(Date.now() - t0 < took + 2500);
+        // Once the hanging posts time out, every record of both HTTP sinks is accounted for.
+        await waitFor('every record spooled or dropped', async () =>
+          (await p.stat('access_log.records_spooled')) + (await p.stat('access_log.dropped')) === 2 * N, 20_000);
+        const spooled = await p.stat('access_log.records_spooled');
+        const dropped = await p.stat('access_log.dropped');
+        assert.ok(spooled > 0 && dropped > N, `spooled ${spooled}, dropped ${dropped}`);
+        assert.equal(await p.stat('access_log.records_shipped'), 0);
+        let bytes = 0;
+        for (const f of readdirSync(spool, { recursive: true })) {
+          const st = statSync(join(spool, String(f)));
+          if (st.isFile()) bytes += st.size;
+        }
+        assert.ok(bytes > 0 && bytes <= MAX_DISK, `spool holds ${bytes} bytes (bound ${MAX_DISK})`);
+        assert.equal((await request(p.port, { path: '/' })).status, 200);
+      });
+    } finally {
+      for (const res of held) res.destroy();
+      hang.closeAllConnections();
+      await new Promise<void>((r) => hang.close(() => r()));
+    }
+  });
+
   test('logrotate: a file renamed mid-run continues in a new file, nothing lost (and SIGUSR1 does not stop the proxy)', async () => {
     const N = 3000;
     const file = join(dir, 'rotate.log');
