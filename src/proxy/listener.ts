@@ -7,12 +7,12 @@ import type { Server } from 'node:http';
 import { createNodeServer, listenNode, type NodeExchange } from '../front/node.js';
 import type { FrontKind, FrontRequest, FrontResponse } from '../front/types.js';
 import { closeApp, closeListenSocket, createApp, createSslApp, listen, type HttpRequest, type HttpResponse, type ListenSocket, type TemplatedApp } from '../front/uws.js';
-import { LOCAL_REPLIES } from '../errors/local-reply.js';
+import { LOCAL_REPLIES, type LocalReply } from '../errors/local-reply.js';
 import type { ListenerTls } from '../front/tls-config.js';
 import { clientIdentity, nodeTlsOptions, sanAllowed, type ClientIdentity } from '../front/tls.js';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Histogram } from 'hdr-histogram-js';
-import type { AccessLogBuffer } from '../telemetry/plane-telemetry.js';
+import { LocalReplyRecord, type AccessLogBuffer } from '../telemetry/plane-telemetry.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { ListenerStats } from '../stats/names.js';
 import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
@@ -158,6 +158,19 @@ export class Listener implements ListenerContext {
     s[status.startsWith('501') ? this.ls.rqNotImplemented : this.ls.rqBad]++;
   }
 
+  /** Access-logs a request answered here, before any Exchange (Envoy logs NR, DPE... too). Before the
+   *  reply is written: uWS's response must not be read after it ended. */
+  private logReply(remoteOf: HttpResponse | NodeExchange, method: string, path: string, query: string | undefined, r: LocalReply, route: string): void {
+    this.logLocal(remoteOf, method, path, query, r.statusCode, r.flag, r.body.length, route);
+  }
+
+  private logLocal(remoteOf: HttpResponse | NodeExchange, method: string, path: string, query: string | undefined, status: number, flag: string, bytes: number, route: string): void {
+    const remote = this.front === 'uws'
+      ? textDecoder.decode((remoteOf as HttpResponse).getRemoteAddressAsText())
+      : (remoteOf as NodeExchange).remoteAddress();
+    this.accessLog!.append(new LocalReplyRecord(method, path, query ?? '', head.headers, remote, status, flag, bytes, route));
+  }
+
   /**
    * The request path shared by both fronts. Returns the exchange when the request went upstream (the
    * caller then wires the body), or null when it was answered here.
@@ -177,12 +190,14 @@ export class Listener implements ListenerContext {
     if (head.bytes > MAX_HEADER_BYTES) {
       stats[ls.rqBad]++;
       stats[ls.rq4xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.headersTooLarge, '');
       writeLocalReply(res, LOCAL_REPLIES.headersTooLarge, true);
       return null;
     }
     if (head.bad) {
       stats[ls.rqBad]++;
       stats[ls.rq4xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.badRequest, '');
       writeLocalReply(res, LOCAL_REPLIES.badRequest, true);
       return null;
     }
@@ -190,6 +205,7 @@ export class Listener implements ListenerContext {
     if (route === null) {
       stats[ls.rqNoRoute]++;
       stats[ls.rq4xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.noRoute, '');
       writeLocalReply(res, LOCAL_REPLIES.noRoute, this.draining);
       return null;
     }
@@ -197,6 +213,7 @@ export class Listener implements ListenerContext {
       stats[ls.rqDirect]++;
       stats[ls.rq1xx + route.directStatus.charCodeAt(0) - 49]++;
       res.writeStatus(route.directStatus);
+      if (this.accessLog !== null) this.logLocal(remoteOf, method, path, query, Number(route.directStatus.slice(0, 3)), '', route.directBody.length, route.name);
       res.end(route.directBody, this.draining);
       return null;
     }
@@ -204,12 +221,14 @@ export class Listener implements ListenerContext {
       // A tunnel, not a request: out of scope for a reverse proxy (Envoy refuses it by default too).
       stats[ls.rqNotImplemented]++;
       stats[ls.rq5xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.notImplemented, route.name);
       writeLocalReply(res, LOCAL_REPLIES.notImplemented, true);
       return null;
     }
     if (head.contentLength > route.maxRequestBytes) {
       stats[ls.rqTooLarge]++;
       stats[ls.rq4xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.bodyTooLarge, route.name);
       writeLocalReply(res, LOCAL_REPLIES.bodyTooLarge, true);
       return null;
     }
@@ -217,6 +236,7 @@ export class Listener implements ListenerContext {
     if (route.allowedClientSans !== null && (clientCert === null || !sanAllowed(clientCert, route.allowedClientSans))) {
       stats[ls.rqClientCertForbidden]++;
       stats[ls.rq4xx]++;
+      if (this.accessLog !== null) this.logReply(remoteOf, method, path, query, LOCAL_REPLIES.forbidden, route.name);
       writeLocalReply(res, LOCAL_REPLIES.forbidden, this.draining);
       return null;
     }

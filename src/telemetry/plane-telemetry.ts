@@ -39,6 +39,34 @@ export interface LoggedRequest {
   readonly responseHeaders: readonly (string | Buffer)[];
 }
 
+/**
+ * A request the listener answered itself before any Exchange existed (no route, a bad or too large
+ * head, a direct response...). Envoy logs those (NR, DPE...); so do we. Built only on those paths,
+ * and only when the listener has an access log.
+ */
+export class LocalReplyRecord implements LoggedRequest {
+  readonly startEpochMs = Date.now();
+  readonly durationMs = 0;
+  readonly requestBytes = 0;
+  readonly upstreamServiceMs = -1;
+  readonly upstreamHost = '';
+  readonly clusterName = '';
+  readonly credentialFingerprint = null;
+  readonly responseHeaders: readonly string[] = [];
+
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly query: string,
+    readonly headers: readonly string[],
+    readonly remoteAddress: string,
+    readonly finalStatus: number,
+    readonly replyFlag: string,
+    readonly bytesSent: number,
+    readonly routeName: string,
+  ) {}
+}
+
 export class AccessLogBuffer {
   private rows = 0;
   private nums: Float64Array;

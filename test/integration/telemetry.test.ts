@@ -492,8 +492,14 @@ ${indent(`
       - name: dead
         match: { prefix: /dead }
         cluster: dead
+      - name: health
+        match: { prefix: /healthz }
+        direct_response: { status: 200, body: "ok\\n" }
       - name: r
-        match: { prefix: / }
+        match: { prefix: /status }
+        cluster: app
+      - name: echo
+        match: { prefix: /echo }
         cluster: app
 clusters:
   - name: app
@@ -511,9 +517,12 @@ clusters:
         for (let i = 0; i < 5; i++) sent.push({ status: (await request(p.port, { path: '/status/503', headers: { 'x-other': 'other' } })).status, path: '/status/503' });
         for (let i = 0; i < 3; i++) sent.push({ status: (await request(p.port, { path: '/dead' })).status, path: '/dead' });
         for (let i = 0; i < 2; i++) sent.push({ status: (await request(p.port, { method: 'POST', path: '/echo', body: 'hello' })).status, path: '/echo' });
-        assert.deepEqual(sent.map((x) => x.status), [...Array(10).fill(200), ...Array(5).fill(503), ...Array(3).fill(503), 200, 200]);
+        // Answered by the proxy itself, before any upstream: a direct response and no route (404 NR).
+        sent.push({ status: (await request(p.port, { path: '/healthz' })).status, path: '/healthz' });
+        sent.push({ status: (await request(p.port, { path: '/nothing?q=1' })).status, path: '/nothing?q=1' });
+        assert.deepEqual(sent.map((x) => x.status), [...Array(10).fill(200), ...Array(5).fill(503), ...Array(3).fill(503), 200, 200, 200, 404]);
         const N = sent.length;
-        // File sinks: 20 + 20 + 8 (5xx) + 0 (sample 0) + 20 + 3 (UF); HTTP sinks: 20 + 20.
+        // File sinks: 22 + 22 + 8 (5xx) + 0 (sample 0) + 22 + 3 (UF); HTTP sinks: 22 + 22.
         await p.waitStat('access_log.records_written', N + N + 8 + 0 + N + 3, 10_000);
         await p.waitStat('access_log.records_shipped', N + N, 10_000);
 
@@ -560,11 +569,18 @@ clusters:
         assert.equal(js[15]!.flags, 'UF');
         assert.equal(js[15]!.route, 'dead');
         assert.equal(js[19]!.received, 5);
+        assert.equal(js[20]!.status, 200);
+        assert.equal(js[20]!.route, 'health');
+        assert.equal(js[20]!.sent, 3);
+        assert.equal(js[20]!.cluster, null);
+        assert.deepEqual([js[21]!.status, js[21]!.flags, js[21]!.line, js[21]!.route, js[21]!.up], [404, 'NR', 'GET /nothing?q=1 HTTP/1.1', null, null]);
+        assert.match(def[21]!, /"GET \/nothing\?q=1 HTTP\/1\.1" 404 NR 0 \d+ 0 - /);
 
         // Filters.
         assert.deepEqual(fileLines(f('5xx')), [...Array(5).fill('503 -'), ...Array(3).fill('503 UF')]);
         assert.deepEqual(fileLines(f('sample0')), []);
-        assert.deepEqual(fileLines(f('sample100')), js.map((x) => x.id));
+        // (Requests answered before routing have no x-request-id: the proxy adds one only to what it forwards.)
+        assert.deepEqual(fileLines(f('sample100')), js.map((x) => x.id ?? '-'));
         assert.deepEqual(fileLines(f('uf')), Array(3).fill('503 UF dead'));
 
         // Loki's push API: {streams: [{stream: labels, values: [[ns, line]]}]}, JSON, the sink's headers.
