@@ -162,6 +162,8 @@ export function spawnProxy(opts: ProxyOptions = {}): Proxy {
   if (!has('--drain-timeout')) args.push('--drain-timeout', '2s');
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // The temp dir, removed by stop(): a core file from a crashing proxy never lands in the repository.
+    cwd: dir,
     env: { ...process.env, ...opts.env },
   });
   return new Proxy(child, file, dir);

@@ -175,6 +175,46 @@ clusters:
     }
   });
 
+  test('stats are kept per listener and per cluster', async () => {
+    const a = new Origin();
+    const b = new Origin();
+    await a.start();
+    await b.start();
+    const p = await startProxy({ config: `admin: { address: 127.0.0.1, port: 0 }
+listeners:
+  - name: front_a
+    address: 127.0.0.1
+    port: 0
+    routes: [ { name: r, cluster: ca } ]
+  - name: front_b
+    address: 127.0.0.1
+    port: 0
+    routes: [ { name: r, cluster: cb } ]
+clusters:
+  - { name: ca, endpoints: [${a.url}] }
+  - { name: cb, endpoints: [${b.url}] }
+` });
+    try {
+      assert.equal(p.ports.size, 2);
+      for (let i = 0; i < 3; i++) await request(p.ports.get('front_a')!, { path: '/x' });
+      await request(p.ports.get('front_b')!, { path: '/status/404' });
+      const s = await p.stats();
+      assert.equal(s.get('http.front_a.downstream_rq_total'), 3);
+      assert.equal(s.get('http.front_a.downstream_rq_2xx'), 3);
+      assert.equal(s.get('http.front_b.downstream_rq_total'), 1);
+      assert.equal(s.get('http.front_b.downstream_rq_4xx'), 1);
+      assert.equal(s.get('cluster.ca.upstream_rq_total'), 3);
+      assert.equal(s.get('cluster.cb.upstream_rq_total'), 1);
+      assert.equal(s.get('cluster.cb.upstream_rq_4xx'), 1);
+      assert.equal(a.requests.length, 3);
+      assert.equal(b.requests.length, 1);
+    } finally {
+      await p.stop();
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   test('the admin binds 127.0.0.1 when the config gives no address', async () => {
     const p = await startProxy({ config: `admin: { port: 0 }
 listeners:

@@ -342,6 +342,22 @@ describe('reload', () => {
     });
   }
 
+  test('--watch picks up a config replaced by rename (as editors and config-sync write it), twice', async () => {
+    const { renameSync, writeFileSync } = await import('node:fs');
+    const p = await startProxy({ config: config('r1'), args: ['--watch'] });
+    try {
+      for (const v of ['r2', 'r3']) {
+        const tmp = `${p.configFile!}.tmp`;
+        writeFileSync(tmp, config(v));
+        renameSync(tmp, p.configFile!);
+        await waitFor(`${v} served`, async () => (await which(p)) === v, 8000);
+      }
+      assert.equal(await p.stat('pillion.config.reload_success'), 2);
+    } finally {
+      await p.stop();
+    }
+  });
+
   test('SIGHUP on an unchanged listener keeps client keep-alive connections working', async () => {
     const p = await startProxy({ config: config('k1') });
     try {
