@@ -101,5 +101,8 @@ export class L4Plane implements Plane {
   async close(): Promise<void> {
     for (const l of this.listeners.values()) l.close();
     for (const l of this.retired) l.close();
+    // Spliced connections are reset by the pump thread, asynchronously: wait for its reports, or the
+    // process could exit first and the kernel would close them with a FIN that looks like a clean end.
+    await this.waitIdle(1000);
   }
 }
