@@ -247,8 +247,16 @@ export class Collector {
   }
 
   private lastSaved = '';
+  private saveChain: Promise<void> = Promise.resolve();
 
-  private async saveCheckpoint(): Promise<void> {
+  /** Serialised: a commit and a discovery may both want to write, and they share the temp file. */
+  private saveCheckpoint(): Promise<void> {
+    const p = this.saveChain.then(() => this.writeCheckpoint());
+    this.saveChain = p;
+    return p;
+  }
+
+  private async writeCheckpoint(): Promise<void> {
     const list: Checkpoint[] = [];
     for (const f of [...this.files.values(), ...this.retiring]) {
       list.push({ path: f.path, dev: f.dev, ino: f.ino, fp: f.fp.toString('hex'), offset: f.committed });
@@ -301,9 +309,11 @@ export class Collector {
     await this.housekeeping(batch, touched);
     const full = (): boolean => batch.records.length >= this.o.batchMaxRecords || batch.bytes >= this.o.batchMaxBytes;
     while (!full() && this.dirty.size > 0 && !this.stopping) {
+      // Round-robin: a file that still has data goes to the back, so one busy file cannot starve the rest.
       for (const f of [...this.dirty]) {
         const more = await this.readStep(f, batch, touched);
-        if (!more) this.dirty.delete(f);
+        this.dirty.delete(f);
+        if (more) this.dirty.add(f);
         if (full()) break;
       }
     }
@@ -614,6 +624,7 @@ export class Collector {
     if (saved !== null) for (const c of saved) savedByKey.set(keyOf(c), c);
     const seen = new Set<string>();
     const now = Date.now();
+    let added = 0;
     for (const [path, st] of found) {
       if (matches(this.excludes, path)) continue;
       const key = keyOf(st);
@@ -644,6 +655,7 @@ export class Collector {
       }
       f = this.track(path, st, offset, now);
       f.fp = Buffer.from(fp, 'hex');
+      added++;
       if (st.size !== offset) this.dirty.add(f);
     }
     // Gone from every matching path: renamed away (logrotate, kubelet) or deleted.
@@ -670,6 +682,9 @@ export class Collector {
         }
       }
     }
+    // A new file goes into the checkpoints at once (at its start offset, nothing acknowledged is
+    // claimed): if it is rotated away while we are down, the restart still finds it by inode.
+    if (added > 0) void this.saveCheckpoint();
     void batch;
   }
 

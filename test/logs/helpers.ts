@@ -59,6 +59,8 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_
 export interface HttpSinkServer {
   url: string;
   lines: string[];
+  /** Lines per request, in arrival order. */
+  perRequest: string[][];
   requests: number;
   bodies: { type: string; encoding: string; text: string }[];
   behave: (n: number) => 'ok' | 'fail' | 'keep-and-hang';
@@ -66,7 +68,7 @@ export interface HttpSinkServer {
 }
 
 export async function startHttpSink(keepBodies = false): Promise<HttpSinkServer> {
-  const s: HttpSinkServer = { url: '', lines: [], requests: 0, bodies: [], behave: () => 'ok', close: async () => undefined };
+  const s: HttpSinkServer = { url: '', lines: [], perRequest: [], requests: 0, bodies: [], behave: () => 'ok', close: async () => undefined };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -81,7 +83,9 @@ export async function startHttpSink(keepBodies = false): Promise<HttpSinkServer>
       if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
       const text = raw.toString();
       if (keepBodies) s.bodies.push({ type: String(req.headers['content-type']), encoding: String(req.headers['content-encoding'] ?? ''), text });
-      for (const l of text.split('\n')) if (l !== '') s.lines.push(l);
+      const got = text.split('\n').filter((l) => l !== '');
+      s.lines.push(...got);
+      s.perRequest.push(got);
       if (b === 'ok') res.writeHead(200).end('{}');
     });
   });
@@ -92,8 +96,11 @@ export async function startHttpSink(keepBodies = false): Promise<HttpSinkServer>
   return s;
 }
 
-/** Checks that `seen` holds 0..n-1 of each writer exactly once and in order; returns a message or null. */
-export function checkSequences(seen: string[], writers: string[], n: number): string | null {
+/**
+ * Checks that `seen` holds `<writer> 0..n-1` of each writer exactly once and in order (`n` per writer,
+ * or one count for all); returns what is wrong, or null.
+ */
+export function checkSequences(seen: string[], writers: string[], n: number | Map<string, number>): string | null {
   const next = new Map(writers.map((w) => [w, 0]));
   for (const m of seen) {
     const [w, num] = m.split(' ');
@@ -102,6 +109,9 @@ export function checkSequences(seen: string[], writers: string[], n: number): st
     if (Number(num) !== want) return `writer ${w}: got ${num}, expected ${want}`;
     next.set(w!, want + 1);
   }
-  for (const [w, got] of next) if (got !== n) return `writer ${w}: ${got} of ${n} lines`;
+  for (const [w, got] of next) {
+    const want = typeof n === 'number' ? n : n.get(w);
+    if (got !== want) return `writer ${w}: ${got} of ${want} lines`;
+  }
   return null;
 }
