@@ -7,7 +7,7 @@
 // already knows where it goes. Apps that need routes point at an L7 listener instead. HTTP/2 (h2c)
 // and anything not HTTP/1 stays at L4.
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { LOCAL_REPLIES, type LocalReply } from '../errors/local-reply.js';
 import type { ListenerStats } from '../stats/names.js';
 import { log } from '../util/log.js';
@@ -39,6 +39,30 @@ export class HttpL7 {
       else sock.destroy();
       log.debug('transparent http: client error', { code: err.code });
     });
+    // Upgrades (WebSocket) and CONNECT leave HTTP: the request head is replayed to the target and the
+    // rest is a raw tunnel. Without these handlers node:http would drop such connections.
+    this.server.on('upgrade', (req: IncomingMessage, sock: Socket, head: Buffer) => this.tunnel(req, sock, head));
+    this.server.on('connect', (req: IncomingMessage, sock: Socket, head: Buffer) => this.tunnel(req, sock, head));
+  }
+
+  private tunnel(req: IncomingMessage, sock: Socket, head: Buffer): void {
+    const st = this.stats;
+    st[this.s.rqTotal]!++;
+    const conn = this.conns.get(sock);
+    if (conn === undefined) return void sock.destroy();
+    const t = conn.target;
+    const up = connect({ host: t.host, port: t.port });
+    let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    up.write(text + '\r\n');
+    if (head.length > 0) up.write(head);
+    sock.on('error', () => up.destroy());
+    up.on('error', () => sock.destroy());
+    up.on('close', () => sock.destroy());
+    sock.on('close', () => up.destroy());
+    up.pipe(sock);
+    sock.pipe(up);
   }
 
   /**
@@ -94,7 +118,10 @@ export class HttpL7 {
       ur.pipe(res);
       ur.on('error', () => res.destroy());
       res.once('finish', () => end(ur.statusCode ?? 502));
-      res.once('close', () => end(ur.statusCode ?? 502));
+      res.once('close', () => {
+        end(ur.statusCode ?? 502);
+        if (!res.writableFinished) ur.destroy(); // the client went away mid-response
+      });
     });
     up.on('error', (err: NodeJS.ErrnoException) => {
       if (res.headersSent) {

@@ -77,3 +77,29 @@ test('HTTP/1 on a transparent listener: a dead target gets 503 UF', { skip: spli
   await waitFor('5xx counted', () => h.stat('http.test.downstream_rq_5xx') === 1);
   h.close();
 });
+
+test('HTTP/1 on a transparent listener: an Upgrade (WebSocket-style) becomes a raw tunnel to the target', { skip: spliceAvailable() ? false : 'original_dst needs the native addon' }, async () => {
+  const web = createServer((_q, r) => r.end('plain'));
+  web.on('upgrade', (q, sock: import('node:net').Socket) => {
+    sock.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\nx-path: ${q.url}\r\n\r\n`);
+    sock.pipe(sock);
+  });
+  const webPort = await listen(web as unknown as import('node:net').Server);
+  const h = new L4Harness();
+  const port = await h.start(listenerConfig({ original_dst: true, http: 'l7', cluster: 'web' }), [cluster('web', webPort)]);
+  const r = await exchange(port, (s) => {
+    s.write('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
+    let got = '';
+    s.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\r\n\r\n') && !got.includes('tunnelled')) s.write('tunnelled bytes');
+      if (got.endsWith('tunnelled bytes')) s.end();
+    });
+  });
+  const text = r.data.toString();
+  assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+  assert.match(text, /x-path: \/ws/);
+  assert.ok(text.endsWith('\r\n\r\ntunnelled bytes'), text);
+  h.close();
+  await closeServer(web as unknown as import('node:net').Server);
+});
