@@ -41,7 +41,7 @@ function headerReader(kind: 'REQ' | 'RESP', arg: string, caps: Captures | null, 
     } else if (h === 'x-envoy-upstream-service-time') {
       return (b, r) => {
         const v = b.nums[r * Num.Count + Num.UpstreamServiceMs]!;
-        return v < 0 ? null : Math.round(v);
+        return v < 0 ? null : Math.floor(v);
       };
     }
     const name = h;
@@ -64,13 +64,16 @@ function headerReader(kind: 'REQ' | 'RESP', arg: string, caps: Captures | null, 
 
 function operator(name: string, arg: string | undefined, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): Reader {
   switch (name) {
-    case 'START_TIME': return (b, r) => new Date(b.nums[r * Num.Count + Num.StartEpochMs]!).toISOString();
+    case 'START_TIME':
+      if (arg === undefined || arg === '') return (b, r) => new Date(b.nums[r * Num.Count + Num.StartEpochMs]!).toISOString();
+      return strftime(arg);
     case 'PROTOCOL': return str(Str.Protocol);
     case 'RESPONSE_CODE': return (b, r) => b.nums[r * Num.Count + Num.Status] || 0;
     case 'RESPONSE_FLAGS': return (b, r, w) => b.strs[r * w + Str.ResponseFlags] || '-';
     case 'BYTES_RECEIVED': return num(Num.BytesReceived);
     case 'BYTES_SENT': return num(Num.BytesSent);
-    case 'DURATION': return (b, r) => Math.round(b.nums[r * Num.Count + Num.DurationMs]!);
+    // Whole milliseconds, truncated, as Envoy prints them.
+    case 'DURATION': return (b, r) => Math.floor(b.nums[r * Num.Count + Num.DurationMs]!);
     case 'UPSTREAM_HOST': return str(Str.UpstreamHost);
     case 'UPSTREAM_CLUSTER': return str(Str.UpstreamCluster);
     case 'DOWNSTREAM_REMOTE_ADDRESS':
@@ -83,6 +86,48 @@ function operator(name: string, arg: string | undefined, caps: Captures | null, 
     default:
       throw new FormatError(`unknown operator %${name}%`);
   }
+}
+
+const pad = (n: number, w: number) => String(n).padStart(w, '0');
+
+/**
+ * START_TIME(...) with Envoy's strftime subset, in UTC: %Y %m %d %H %M %S %z (+0000) %s (epoch
+ * seconds) and %f / %1f..%9f (fractions of a second; %f is nine digits). Others fail at config time.
+ */
+function strftime(fmt: string): Reader {
+  const parts: (string | ((d: Date, ms: number) => string))[] = [];
+  const re = /%([1-9]?f|[YmdHMSzs%])/g;
+  let last = 0;
+  for (const m of fmt.matchAll(re)) {
+    if (m.index! > last) parts.push(fmt.slice(last, m.index));
+    const spec = m[1]!;
+    switch (spec) {
+      case 'Y': parts.push((d) => pad(d.getUTCFullYear(), 4)); break;
+      case 'm': parts.push((d) => pad(d.getUTCMonth() + 1, 2)); break;
+      case 'd': parts.push((d) => pad(d.getUTCDate(), 2)); break;
+      case 'H': parts.push((d) => pad(d.getUTCHours(), 2)); break;
+      case 'M': parts.push((d) => pad(d.getUTCMinutes(), 2)); break;
+      case 'S': parts.push((d) => pad(d.getUTCSeconds(), 2)); break;
+      case 'z': parts.push('+0000'); break;
+      case 's': parts.push((_d, ms) => String(Math.floor(ms / 1000))); break;
+      case '%': parts.push('%'); break;
+      default: {
+        const digits = spec.length === 1 ? 9 : Number(spec[0]);
+        // Milliseconds are all the clock gives: the digits beyond are zeros.
+        parts.push((_d, ms) => (pad(Math.floor(ms) % 1000, 3) + '000000').slice(0, digits));
+      }
+    }
+    last = m.index! + m[0].length;
+  }
+  if (last < fmt.length) parts.push(fmt.slice(last));
+  if (/%[^YmdHMSzsf1-9%]/.test(fmt.replace(re, ''))) throw new FormatError(`START_TIME(${fmt}): supported: %Y %m %d %H %M %S %z %s %f %1f..%9f`);
+  return (b, r) => {
+    const ms = b.nums[r * Num.Count + Num.StartEpochMs]!;
+    const d = new Date(ms);
+    let out = '';
+    for (const p of parts) out += typeof p === 'string' ? p : p(d, ms);
+    return out;
+  };
 }
 
 function truncate(rd: Reader, max: number | undefined): Reader {
