@@ -66,9 +66,10 @@ export class Shipper {
       if (l.access_log === null) continue;
       next.set(l.name, l.access_log.sinks.map((sink, i) => ({
         sink,
-        // One spool directory per sink, named after what it ships to, so a restart finds it again.
+        // One spool directory per sink, named after what it ships to and how (a spooled batch is a
+        // ready payload), so a restart finds it again and never sends it to the wrong place.
         spool: sink.kind === 'http' && sink.spool_dir !== null
-          ? join(sink.spool_dir, `${l.name}-${i}-${createHash('sha256').update(sink.http!.url).digest('hex').slice(0, 8)}`)
+          ? join(sink.spool_dir, `${l.name}-${i}-${createHash('sha256').update(`${sink.http!.url} ${sink.http!.preset} ${sink.http!.gzip}`).digest('hex').slice(0, 8)}`)
           : null,
         draining: false,
         held: 0,
@@ -181,7 +182,14 @@ export class Shipper {
         st.draining = true;
         const task: DrainTask = { op: 'drain', sink: st.sink, spool: st.spool };
         this.track(this.pool.run(task).then(
-          (r: ShipResult) => { this.s.stats[this.s.shipped] += r.shipped; },
+          (r: ShipResult) => {
+            this.s.stats[this.s.shipped] += r.shipped;
+            if (r.dropped > 0) {
+              this.s.stats[this.s.dropped] += r.dropped;
+              this.s.stats[this.s.batchesFailed]++;
+              log.warn('access log sink refused spooled records', { error: r.error, dropped: r.dropped });
+            }
+          },
           (err: unknown) => log.warn('access log spool drain failed', { err }),
         ).finally(() => { st.draining = false; }));
       }

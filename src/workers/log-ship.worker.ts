@@ -88,7 +88,15 @@ function payload(sink: AccessLogConfig, ls: string[], starts: number[]): { body:
 /** Sinks found down recently: batches go straight to the spool until this time (per sink URL). */
 const downUntil = new Map<string, number>();
 
-async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<{ ok: boolean; attempts: number; error?: string }> {
+interface PostResult {
+  ok: boolean;
+  /** The sink refused this batch for good (a 4xx other than 408 and 429): neither retry nor spool it. */
+  refused: boolean;
+  attempts: number;
+  error?: string;
+}
+
+async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<PostResult> {
   const h = sink.http!;
   let error = '';
   for (let attempt = 1; attempt <= sink.retry_max_attempts; attempt++) {
@@ -102,38 +110,60 @@ async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<
       await res.arrayBuffer();
       if (res.ok) {
         downUntil.delete(h.url);
-        return { ok: true, attempts: attempt };
+        return { ok: true, refused: false, attempts: attempt };
       }
       error = `HTTP ${res.status}`;
-      // A 4xx other than 429 will not get better by retrying.
-      if (res.status >= 400 && res.status < 500 && res.status !== 429) break;
+      // A 4xx other than 408 and 429 will not get better by retrying, nor by spooling: the sink is up
+      // and refuses this batch (a spooled copy would block the spool behind it).
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+        downUntil.delete(h.url);
+        return { ok: false, refused: true, attempts: attempt, error };
+      }
     } catch (err) {
       error = (err as Error).message;
     }
     if (attempt < sink.retry_max_attempts) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
   }
   downUntil.set(h.url, Date.now() + 2000);
-  return { ok: false, attempts: sink.retry_max_attempts, error };
+  return { ok: false, refused: false, attempts: sink.retry_max_attempts, error };
 }
 
 let spoolSeq = 0;
 
+/**
+ * Bytes in each spool directory. This thread is the only writer and remover of its spool files, so
+ * the directory is scanned once (it may hold a previous run's batches) and then kept up to date.
+ */
+const spoolBytes = new Map<string, number>();
+
 function dirBytes(dir: string): number {
-  let n = 0;
+  let n = spoolBytes.get(dir);
+  if (n !== undefined) return n;
+  n = 0;
   for (const f of readdirSync(dir)) {
-    try { n += statSync(join(dir, f)).size; } catch { /* shipped meanwhile */ }
+    // Half-written by a run that died mid-write: never renamed, never shipped.
+    if (f.endsWith('.tmp')) unlinkSync(join(dir, f));
+    else n += statSync(join(dir, f)).size;
   }
+  spoolBytes.set(dir, n);
   return n;
 }
 
 /** Writes a ready payload to the spool (temp name, then rename: the drainer never sees half a file). */
 function spool(sink: AccessLogConfig, dir: string, body: Buffer, records: number): boolean {
   mkdirSync(dir, { recursive: true });
-  if (dirBytes(dir) + body.length > sink.max_disk_bytes) return false;
+  const used = dirBytes(dir);
+  if (used + body.length > sink.max_disk_bytes) return false;
   const name = `${Date.now().toString().padStart(15, '0')}-${process.pid}-${(spoolSeq++).toString().padStart(8, '0')}-${records}`;
   writeFileSync(join(dir, `.${name}.tmp`), body);
   renameSync(join(dir, `.${name}.tmp`), join(dir, `${name}.batch`));
+  spoolBytes.set(dir, used + body.length);
   return true;
+}
+
+function unspool(dir: string, file: string, bytes: number): void {
+  unlinkSync(join(dir, file));
+  spoolBytes.set(dir, Math.max(0, dirBytes(dir) - bytes));
 }
 
 async function ship(t: ShipTask): Promise<ShipResult> {
@@ -168,6 +198,10 @@ async function ship(t: ShipTask): Promise<ShipResult> {
     }
     r.failedAttempts = p.attempts;
     r.error = p.error;
+    if (p.refused) {
+      r.dropped = ls.length;
+      return r;
+    }
   }
   if (t.spool !== null && spool(sink, t.spool, body, ls.length)) r.spooled = ls.length;
   else r.dropped = ls.length;
@@ -185,16 +219,24 @@ async function drain(t: DrainTask): Promise<ShipResult> {
   }
   const type = t.sink.http!.preset === 'loki' ? 'application/json' : 'application/x-ndjson';
   for (const f of files) {
-    const p = join(t.spool, f);
-    const body = readFileSync(p);
+    const body = readFileSync(join(t.spool, f));
     const res = await post({ ...t.sink, retry_max_attempts: 1 }, body, type);
+    const records = Number(f.slice(f.lastIndexOf('-') + 1, -'.batch'.length)) || 0;
+    if (res.refused) {
+      // The sink is up and refuses this batch for good: drop it rather than block the spool forever.
+      r.failedAttempts++;
+      r.dropped += records;
+      r.error = res.error;
+      unspool(t.spool, f, body.length);
+      continue;
+    }
     if (!res.ok) {
       r.failedAttempts++;
       r.error = res.error;
       break;
     }
-    unlinkSync(p);
-    r.shipped += Number(f.slice(f.lastIndexOf('-') + 1, -'.batch'.length)) || 0;
+    unspool(t.spool, f, body.length);
+    r.shipped += records;
   }
   return r;
 }

@@ -28,7 +28,7 @@ const load = autocannon as unknown as (o: object) => LoadRun;
 
 /** A log collector: one POST per batch, gunzipped when the sink says so; `mode` makes it fail. */
 class Collector {
-  mode: 'ok' | '503' = 'ok';
+  mode: 'ok' | '503' | '400' = 'ok';
   posts: { url: string; headers: IncomingHttpHeaders; body: string }[] = [];
   refused = 0;
   port = 0;
@@ -39,9 +39,9 @@ class Collector {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        if (this.mode === '503') {
+        if (this.mode !== 'ok') {
           this.refused++;
-          res.writeHead(503).end('down\n');
+          res.writeHead(Number(this.mode)).end('no\n');
           return;
         }
         let raw = Buffer.concat(chunks);
@@ -290,6 +290,44 @@ describe('telemetry', () => {
         await p.waitStat('access_log.records_shipped', N, 5000);
       });
       exactlyOnce(collector.lines(), N, 'after restart');
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  test('a sink that refuses batches for good (400): dropped and counted, not retried, and not left to block the spool', async () => {
+    const N = 300;
+    const collector = new Collector();
+    await collector.start();
+    const spool = join(dir, 'spool-400');
+    try {
+      await withProxy(config(origin.url, `
+        - http: { url: ${collector.url} }
+          ${JSON_ID}
+          batch: { max_records: 100, max_delay: 50ms }
+          retry: { max_attempts: 3 }
+          spool: { dir: ${spool} }
+      `), async (p) => {
+        // Down first (503): spooled.
+        collector.mode = '503';
+        const a = await load({ url: p.url + '/', connections: 4, amount: N });
+        assert.equal(a['2xx'], N);
+        await p.waitStat('access_log.records_spooled', N, 10_000);
+        // Then up, but refusing every batch: the spool drains into drops; new batches are dropped at once.
+        collector.mode = '400';
+        const refusedBefore = collector.refused;
+        await p.waitStat('access_log.dropped', N, 10_000);
+        const b = await load({ url: p.url + '/', connections: 4, amount: N });
+        assert.equal(b['2xx'], N);
+        await p.waitStat('access_log.dropped', 2 * N, 10_000);
+        assert.equal(await p.stat('access_log.records_spooled'), N, 'nothing more spooled');
+        assert.equal(await p.stat('access_log.records_shipped'), 0);
+        const left = readdirSync(spool, { recursive: true }).filter((f) => String(f).endsWith('.batch'));
+        assert.deepEqual(left, [], 'the spool is not stuck behind a refused batch');
+        // One attempt per batch: a 400 is not retried.
+        const batches = collector.refused - refusedBefore;
+        assert.ok(batches <= 2 * N / 100 + 2 * 4, `${batches} posts refused`);
+      });
     } finally {
       await collector.stop();
     }
