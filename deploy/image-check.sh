@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the real image with buildah where no Docker engine runs and the official node image cannot
 # be pulled (only Debian's and npm's registries are reachable), then runs it. Root, Debian bookworm,
-# about 5 minutes and 2 GB of disk; not part of `npm test` (deploy/runtime-layout.mjs is).
+# about 2 minutes and 3 GB of disk; not part of `npm test` (deploy/runtime-layout.mjs is).
 #
 #   sudo sh deploy/image-check.sh [REF]      (REF: the commit to build, default HEAD)
 #
