@@ -365,7 +365,22 @@ describe('access log response flags', () => {
   });
 });
 
-describe('idle timeouts', () => {
+// These wait for real timeouts (10 s, 15 s): they run side by side.
+describe('idle timeouts and the default route timeout', { concurrency: true }, () => {
+  test('a route without `timeout` answers 504 UT after Envoy\'s default 15 s', { timeout: 40_000 }, async () => {
+    const f = await startFixture();
+    try {
+      const started = Date.now();
+      const r = await request(f.proxy.port, { path: '/sleep/30000?default-timeout', timeoutMs: 35_000 });
+      const took = Date.now() - started;
+      assert.equal(r.status, 504);
+      assert.equal(r.headers['x-pillion-error'], 'UT');
+      assert.ok(took >= 14_500 && took < 20_000, `took ${took} ms`);
+    } finally {
+      await f.stop();
+    }
+  });
+
   test('cluster idle_timeout: an unused upstream keep-alive connection is closed after it', async () => {
     const f = await startFixture({
       routes: '- name: r\n  match: { prefix: / }\n  cluster: short_idle',
