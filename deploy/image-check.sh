@@ -7,8 +7,9 @@
 #
 # 1. A stand-in for node:20-bookworm-slim: debootstrap bookworm (minbase) with this machine's node,
 #    npm, corepack and Node headers where the official image has them (/usr/local/...), a `node` user
-#    1000:1000, and yarn's /opt directory; committed as docker.io/library/node:20-bookworm-slim.
-# 2. buildah bud --pull=never of `git archive REF` (so the .dockerignore context is the committed one).
+#    1000:1000, and yarn's /opt directory; committed as localhost/pillion-check-base:20-bookworm-slim.
+# 2. buildah bud --pull=never --build-arg NODE_IMAGE=<that> of `git archive REF` (the committed
+#    .dockerignore context). Both images and the work directory are removed at the end (KEEP=1 keeps).
 # 3. The image in a chroot, as its USER with its ENTRYPOINT: pillion --version; the proxy in front of
 #    an origin, its HEALTHCHECK command, a request through, SIGTERM -> DRAINING -> exit 0, both native
 #    addons loaded; the agent as 65534 with host /proc and /sys, as the DaemonSet runs it.
@@ -50,17 +51,18 @@ cp -a "$R/." "$mnt/"
 $B umount "$ctr" >/dev/null
 # shellcheck disable=SC2086
 $B config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin $extra --cmd node "$ctr"
-$B commit -q "$ctr" docker.io/library/node:20-bookworm-slim >/dev/null
+BASE=localhost/pillion-check-base:20-bookworm-slim
+$B commit -q "$ctr" "$BASE" >/dev/null
 $B rm "$ctr" >/dev/null
-ok "stand-in base docker.io/library/node:20-bookworm-slim (debootstrap bookworm + node $(node -v))"
+ok "stand-in base $BASE (debootstrap bookworm + node $(node -v))"
 
 # 2. the build
 mkdir "$work/ctx"
 git -C "$repo" archive "$ref" | tar -x -C "$work/ctx"
 start=$(date +%s)
-(cd "$work/ctx" && $B bud --pull=never --isolation chroot --format docker --layers=false -t localhost/pillion:check . >"$work/build.log" 2>&1) ||
+(cd "$work/ctx" && $B bud --pull=never --build-arg NODE_IMAGE="$BASE" --isolation chroot --format docker --layers=false -t localhost/pillion:check . >"$work/build.log" 2>&1) ||
   fail "buildah bud (see $work/build.log)"
-ok "buildah bud: $(($(date +%s) - start)) s, $($B images --format '{{.Size}}' localhost/pillion:check) (base $($B images --format '{{.Size}}' docker.io/library/node:20-bookworm-slim))"
+ok "buildah bud: $(($(date +%s) - start)) s, $($B images --format '{{.Size}}' localhost/pillion:check) (base $($B images --format '{{.Size}}' "$BASE"))"
 
 # 3. run it
 ctr=$($B from localhost/pillion:check)
@@ -69,6 +71,10 @@ cleanup() {
   for m in "$mnt/host/proc" "$mnt/host/sys" "$mnt/proc" "$mnt/dev"; do umount "$m" 2>/dev/null || true; done
   for p in ${origin:-} ${proxy:-} ${agent:-}; do kill "$p" 2>/dev/null || true; done
   $B rm "$ctr" >/dev/null 2>&1 || true
+  if [ -z "${KEEP:-}" ]; then
+    $B rmi localhost/pillion:check "$BASE" >/dev/null 2>&1 || true
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 mount -t proc proc "$mnt/proc"
@@ -109,4 +115,4 @@ kill -TERM "$agent"
 wait "$agent" || fail "agent exit code after SIGTERM"
 [ "$n" -gt 50 ] || fail "agent metrics: $n node_ lines"
 ok "agent as 65534 with host /proc and /sys: $n node_ samples"
-echo "image check: all steps passed ($work kept for the logs)"
+echo "image check: all steps passed"
