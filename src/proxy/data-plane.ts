@@ -135,6 +135,11 @@ export class DataPlane {
     return this.active === 0;
   }
 
+  /** Drops every listener and connection at once (a dying worker: see worker.ts). */
+  closeListenersNow(): void {
+    for (const l of this.listeners.values()) l.close();
+  }
+
   /** The end: every connection dropped, every pool closed, the last access-log rows handed over. */
   async close(): Promise<void> {
     this.telemetry.flushAll();

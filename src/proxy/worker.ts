@@ -32,3 +32,17 @@ parentPort!.on('message', (m: WorkerCall) => {
     },
   );
 });
+
+// A worker that hits an unexpected error must die cleanly so that the supervisor can start another:
+// uWS keeps a poll handle on this thread's loop, and node aborts the whole process if a worker's loop
+// closes with it open. So the uWS apps are closed first, then the thread exits.
+function die(kind: string, err: unknown): void {
+  log.error(`worker ${kind}; closing it so that the supervisor starts a new one`, { err });
+  try {
+    dp.closeListenersNow();
+  } finally {
+    process.exit(1);
+  }
+}
+process.on('uncaughtException', (err) => die('uncaught exception', err));
+process.on('unhandledRejection', (err) => die('unhandled rejection', err));

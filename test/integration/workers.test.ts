@@ -81,7 +81,6 @@ test('front: node needs concurrency 1: refused at load with exit 2, naming the f
 describe('worker restart', () => {
   test('a worker thread that dies (uncaught exception) is restarted: worker_restarts counted, both workers serve again', {
     timeout: 60_000,
-    todo: 'see /tmp/pillion-bugs.md: a worker that dies aborts the whole process (uv_loop_close with the uWS poll handle open)',
   }, async () => {
     // Nothing in the request path kills a worker on purpose, so the test reaches into the process the
     // way an operator's debugger would: the inspector (port 0, named on stderr) and its NodeWorker
