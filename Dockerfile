@@ -2,9 +2,11 @@
 # pillion's image: `docker build -t pillion:0.1.0 .` (the tag the manifests in deploy/ use).
 #
 # Three stages. The uWS binary in @trufflesuite/uws-js-unofficial is prebuilt for glibc and Node 20's
-# ABI, so every stage is Debian bookworm with Node 20 (alpine's musl cannot load it), and no stage
-# compiles native code. deploy/runtime-layout.mjs builds the same layout without Docker and starts it
-# (test/deploy/runtime-layout.test.ts); test/deploy/dockerfile.test.ts checks this file's properties.
+# ABI, so every stage is Debian bookworm with Node 20 (alpine's musl cannot load it); only the build
+# stage has a compiler (for native/). test/deploy/dockerfile.test.ts checks this file's properties;
+# deploy/runtime-layout.mjs builds the same layout without Docker and starts it (npm test runs it);
+# deploy/image-check.sh builds this file with buildah and runs the image (by hand, as root).
+# docs/deploy.md explains the choices.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # build: dev dependencies (typescript) and tsc. `npm ci --ignore-scripts` skips our own `prepare`
@@ -45,8 +47,8 @@ RUN keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).
  && test -f "$keep" \
  && find . -name 'uws_*.node' ! -name "$keep" -delete
 
-# runtime: node, tini, production node_modules, the compiled dist/ and native addon, the probe script. npm, npx,
-# corepack and yarn are removed: nothing installs at run time.
+# runtime: node, tini, production node_modules, the compiled dist/ and native addon, the probe
+# script. npm, npx, corepack and yarn are removed: nothing installs at run time.
 FROM ${NODE_IMAGE} AS runtime
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
