@@ -23,7 +23,7 @@ const SHARED_FLAGS = [
   '--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)',
   '--collector.netdev.device-exclude=^$',
 ];
-/** node_exporter 1.5's netdev uses netlink by default, whose legacy mapping differs from /proc/net/dev for drop/frame. */
+/** node_exporter 1.5's netdev reads netlink by default; the agent reads /proc/net/dev: compare like with like. */
 const NODE_EXPORTER_ONLY = ['--no-collector.netdev.netlink'];
 /** Labels node_exporter 1.5 does not have (added in later versions). */
 const IGNORE_LABELS = new Map([['node_disk_info', ['rotational']]]);
