@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, type Captures } from './format.js';
-import { NUM_COLS, Num, STR_COLS, Str, type RecordBatch } from './record.js';
+import { NUM_COLS, Num, SEP, STR_COLS, Str, cell, type Rows } from './record.js';
 
 const START = Date.UTC(2026, 10, 26, 18, 0, 0, 123);
 
 /** One-row batch; `req`/`resp` are the captured headers in the order the config collected them. */
-function batch(caps: Captures, req: Record<string, string>, resp: Record<string, string>, over: Partial<Record<Num, number>> = {}): RecordBatch {
+function batch(caps: Captures, req: Record<string, string>, resp: Record<string, string>, over: Partial<Record<Num, number>> = {}): Rows & { headers: string[]; respHeaders: string[] } {
   const headers = [...caps.headers];
   const respHeaders = [...caps.respHeaders];
   const nums = new Float64Array(NUM_COLS);
@@ -30,7 +30,7 @@ function batch(caps: Captures, req: Record<string, string>, resp: Record<string,
   strs[Str.Route] = 'r1';
   headers.forEach((h, i) => { strs[STR_COLS + i] = req[h] ?? ''; });
   respHeaders.forEach((h, i) => { strs[STR_COLS + headers.length + i] = resp[h] ?? ''; });
-  return { listener: 'l', rows: 1, nums, strs, headers, respHeaders };
+  return { nums, strs, headers, respHeaders };
 }
 
 function text(format: string, req: Record<string, string> = {}, resp: Record<string, string> = {}, over: Partial<Record<Num, number>> = {}): string {
@@ -90,4 +90,10 @@ test('JSON format: a lone operator keeps its type, mixed text is a string, missi
   assert.deepEqual(JSON.parse(f(b, 0, STR_COLS + b.headers.length + b.respHeaders.length)), {
     status: 201, ms: 12, id: 'r-9', ua: null, line: 'POST /a/b?x=1', ct: 'application/json',
   });
+});
+
+test('cells: a separator inside a client value cannot shift the columns', () => {
+  assert.equal(cell('plain'), 'plain');
+  assert.equal(cell(`a${SEP}b`), 'a\uFFFDb');
+  assert.equal([cell(`x${SEP}y`), 'z'].join(SEP).split(SEP).length, 2);
 });

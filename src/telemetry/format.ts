@@ -1,6 +1,6 @@
 // Envoy's access-log format strings (the operators people use) and JSON formats, compiled once into a
 // list of column readers, and applied to a batch in the log-ship pool, never on the request path.
-import { Num, Str, STR_COLS, type RecordBatch } from './record.js';
+import { Num, Str, STR_COLS, type Rows } from './record.js';
 
 /** Envoy's default format (without the trailing newline: sinks add it). */
 export const ENVOY_DEFAULT_FORMAT =
@@ -9,7 +9,7 @@ export const ENVOY_DEFAULT_FORMAT =
   '"%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"';
 
 /** One piece of a line: a literal, or a value read from a row. null values print as "-". */
-type Reader = (b: RecordBatch, row: number, width: number) => string | number | null;
+type Reader = (b: Rows, row: number, width: number) => string | number | null;
 
 const OPERATOR = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
 
@@ -139,7 +139,7 @@ function truncate(rd: Reader, max: number | undefined): Reader {
 }
 
 /** Compiles a text format. With `cols` null it only collects what to capture (config time). */
-export function compileText(format: string, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: RecordBatch, row: number, width: number) => string {
+export function compileText(format: string, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: Rows, row: number, width: number) => string {
   const parts: (string | Reader)[] = [];
   let last = 0;
   for (const m of format.matchAll(OPERATOR)) {
@@ -162,7 +162,7 @@ export function compileText(format: string, caps: Captures | null, cols: { heade
 }
 
 /** Compiles a JSON format: field name -> format string (a lone operator keeps its number type). */
-export function compileJson(fields: Record<string, string>, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: RecordBatch, row: number, width: number) => string {
+export function compileJson(fields: Record<string, string>, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): (b: Rows, row: number, width: number) => string {
   const entries = Object.entries(fields).map(([k, f]) => {
     const lone = /^%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%$/.exec(f);
     if (lone !== null) return [k, truncate(operator(lone[1]!, lone[2], caps, cols), lone[3] === undefined ? undefined : Number(lone[3]))] as const;

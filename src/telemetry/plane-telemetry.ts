@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { Histogram } from 'hdr-histogram-js';
 import type { ListenerAccessLogs } from './config.js';
-import { NUM_COLS, Num, STR_COLS, Str, type RecordBatch } from './record.js';
+import { NUM_COLS, Num, SEP, STR_COLS, Str, cell, type RecordBatch } from './record.js';
 
 const hdr = createRequire(import.meta.url)('hdr-histogram-js') as typeof import('hdr-histogram-js');
 
@@ -111,8 +111,8 @@ export class AccessLogBuffer {
     n[o + Num.SinkMask] = mask;
     const s = this.strs;
     const w = this.rows * this.width;
-    s[w + Str.Method] = r.method;
-    s[w + Str.Path] = r.query === '' ? r.path : `${r.path}?${r.query}`;
+    s[w + Str.Method] = cell(r.method);
+    s[w + Str.Path] = cell(r.query === '' ? r.path : `${r.path}?${r.query}`);
     s[w + Str.Protocol] = 'HTTP/1.1';
     s[w + Str.ResponseFlags] = r.replyFlag;
     s[w + Str.UpstreamHost] = r.upstreamHost;
@@ -122,9 +122,9 @@ export class AccessLogBuffer {
     s[w + Str.Listener] = this.listener;
     s[w + Str.Credential] = r.credentialFingerprint ?? '';
     const hs = this.cfg.headers;
-    for (let i = 0; i < hs.length; i++) s[w + STR_COLS + i] = findHeader(r.headers, hs[i]!);
+    for (let i = 0; i < hs.length; i++) s[w + STR_COLS + i] = cell(findHeader(r.headers, hs[i]!));
     const rs = this.cfg.respHeaders;
-    for (let i = 0; i < rs.length; i++) s[w + STR_COLS + hs.length + i] = findHeader(r.responseHeaders, rs[i]!);
+    for (let i = 0; i < rs.length; i++) s[w + STR_COLS + hs.length + i] = cell(findHeader(r.responseHeaders, rs[i]!));
     if (++this.rows === this.capacity) this.flush();
     else if (this.timer === null) this.timer = setTimeout(flushBuffer, this.delay, this);
   }
@@ -136,22 +136,21 @@ export class AccessLogBuffer {
       this.timer = null;
     }
     if (this.rows === 0) return;
-    // A full batch hands over its arrays; a partial one (max_delay) a copy of its rows, so that the
-    // batch holds (and a worker transfers) only its rows and the buffer is reused.
+    // A full batch hands over its numbers; a partial one (max_delay) a copy of its rows, so that the
+    // batch holds (and a worker transfers) only its rows and the buffer is reused. The strings are
+    // joined into one, so the string array is always reused.
     const full = this.rows === this.capacity;
+    const n = this.rows * this.width;
     const batch: RecordBatch = {
       listener: this.listener,
       rows: this.rows,
       nums: full ? this.nums : this.nums.slice(0, this.rows * NUM_COLS),
-      strs: full ? this.strs : this.strs.slice(0, this.rows * this.width),
+      strs: (n === this.strs.length ? this.strs : this.strs.slice(0, n)).join(SEP),
       headers: this.cfg.headers,
       respHeaders: this.cfg.respHeaders,
     };
     this.rows = 0;
-    if (full) {
-      this.nums = new Float64Array(this.capacity * NUM_COLS);
-      this.strs = new Array<string>(this.capacity * this.width);
-    }
+    if (full) this.nums = new Float64Array(this.capacity * NUM_COLS);
     this.emit(batch);
   }
 }

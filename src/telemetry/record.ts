@@ -35,14 +35,35 @@ export const enum Str {
 }
 export const STR_COLS = Str.Count;
 
-/** A batch as it crosses threads: the numbers are transferred, the strings copied. */
+/**
+ * Separates the string cells of a batch on the wire. Values that come from a client or an upstream
+ * (path, headers) have it replaced on the request path (`cell()`), so it cannot shift a column.
+ */
+export const SEP = '\u0001';
+
+/** A client- or upstream-supplied value, safe to put in a cell. */
+export function cell(v: string): string {
+  return v.indexOf(SEP) === -1 ? v : v.replaceAll(SEP, '\uFFFD');
+}
+
+/** What the formatters read: the numbers and the string cells of a batch, row-major. */
+export interface Rows {
+  nums: Float64Array;
+  strs: readonly string[];
+}
+
+/**
+ * A batch as it crosses threads: the numbers are transferred; the strings travel as one string (cells
+ * joined by SEP), which the structured clone copies in one piece, about five times cheaper than an
+ * array of small strings.
+ */
 export interface RecordBatch {
   /** Index of the sink set (one per listener config) in the shipper. */
   listener: string;
   rows: number;
   nums: Float64Array;
-  /** rows x (STR_COLS + headers.length + respHeaders.length) strings. */
-  strs: string[];
+  /** rows x (STR_COLS + headers.length + respHeaders.length) cells, joined by SEP. */
+  strs: string;
   /** Request headers captured for REQ(...) operators, lowercase, in column order after STR_COLS. */
   headers: string[];
   /** Response headers captured for RESP(...) operators, after the request headers. */

@@ -217,11 +217,9 @@ export class Shipper {
   }
 }
 
-/** What a batch holds in memory, roughly: its numbers and the characters of its strings. */
+/** What a batch holds in memory: its numbers and its string cells. */
 function batchBytes(b: RecordBatch): number {
-  let n = b.nums.byteLength;
-  for (let i = 0; i < b.strs.length; i++) n += 16 + (b.strs[i]?.length ?? 0);
-  return n;
+  return b.nums.byteLength + b.strs.length;
 }
 
 function countRows(b: RecordBatch, bit: number): number {

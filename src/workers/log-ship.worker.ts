@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { compileJson, compileText } from '../telemetry/format.js';
-import { Num, NUM_COLS, STR_COLS, type RecordBatch } from '../telemetry/record.js';
+import { Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
 
 export interface ShipTask {
   op: 'ship';
@@ -39,9 +39,9 @@ export interface ShipResult {
   error?: string;
 }
 
-const formatters = new Map<string, (b: RecordBatch, row: number, width: number) => string>();
+const formatters = new Map<string, (b: Rows, row: number, width: number) => string>();
 
-function formatter(sink: AccessLogConfig, b: RecordBatch): (b: RecordBatch, row: number, width: number) => string {
+function formatter(sink: AccessLogConfig, b: RecordBatch): (b: Rows, row: number, width: number) => string {
   const key = `${sink.format ?? JSON.stringify(sink.json_format)}|${b.headers.join(',')}|${b.respHeaders.join(',')}`;
   let f = formatters.get(key);
   if (f === undefined) {
@@ -55,12 +55,13 @@ function formatter(sink: AccessLogConfig, b: RecordBatch): (b: RecordBatch, row:
 function lines(sink: AccessLogConfig, bit: number, b: RecordBatch): { lines: string[]; starts: number[] } {
   const f = formatter(sink, b);
   const width = STR_COLS + b.headers.length + b.respHeaders.length;
+  const rows: Rows = { nums: b.nums, strs: b.strs.split(SEP) };
   const out: string[] = [];
   const starts: number[] = [];
   const m = 1 << bit;
   for (let r = 0; r < b.rows; r++) {
     if ((b.nums[r * NUM_COLS + Num.SinkMask]! & m) === 0) continue;
-    out.push(f(b, r, width));
+    out.push(f(rows, r, width));
     starts.push(b.nums[r * NUM_COLS + Num.StartEpochMs]!);
   }
   return { lines: out, starts };
