@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -175,9 +176,41 @@ struct Pump {
   uint32_t nextId = 1;
   uint32_t active = 0;  // JS thread only: pumps not yet reported, for ref/unref of the tsfn
   std::atomic<int64_t> scanEveryMs{1000};
+  // Empty pipes for reuse (pump thread only). A direction holds a pipe only while bytes are in it:
+  // the kernel charges pipe capacity to the user (fs.pipe-user-pages-soft), so thousands of idle
+  // connections must not each keep two pipes (HAProxy pools its pipes for the same reason).
+  std::vector<std::array<int, 2>> pipePool;
 };
 
-bool MoveDir(Conn* c, Dir& d, bool* moved) {
+constexpr size_t kPipePoolMax = 64;
+constexpr int kPipeSize = 256 * 1024;
+
+int AcquirePipe(Pump* p, Dir& d) {
+  if (!p->pipePool.empty()) {
+    d.pipe[0] = p->pipePool.back()[0];
+    d.pipe[1] = p->pipePool.back()[1];
+    p->pipePool.pop_back();
+    return 0;
+  }
+  if (pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0) return errno;
+  // A larger pipe moves more per splice; the default 64 KiB is what we get when the limit refuses.
+  fcntl(d.pipe[1], F_SETPIPE_SZ, kPipeSize);
+  return 0;
+}
+
+/** Gives an empty pipe back to the pool; a pipe with bytes in it is closed (never reused). */
+void ReleasePipe(Pump* p, Dir& d) {
+  if (d.pipe[0] < 0) return;
+  if (d.inPipe == 0 && p->pipePool.size() < kPipePoolMax) {
+    p->pipePool.push_back({d.pipe[0], d.pipe[1]});
+  } else {
+    close(d.pipe[0]);
+    close(d.pipe[1]);
+  }
+  d.pipe[0] = d.pipe[1] = -1;
+}
+
+bool MoveDir(Pump* p, Conn* c, Dir& d, bool* moved) {
   for (;;) {
     while (d.inPipe > 0) {
       ssize_t n = splice(d.pipe[0], nullptr, d.to, nullptr, d.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -193,11 +226,20 @@ bool MoveDir(Conn* c, Dir& d, bool* moved) {
       return false;
     }
     if (d.eof) {
+      ReleasePipe(p, d);
       if (!d.shut) {
         shutdown(d.to, SHUT_WR);  // ENOTCONN after a reset shows up as a read error later
         d.shut = true;
       }
       return true;
+    }
+    if (d.pipe[0] < 0) {
+      int err = AcquirePipe(p, d);
+      if (err != 0) {
+        c->err = err;
+        c->errSide = "pipe";
+        return false;
+      }
     }
     ssize_t n = splice(d.from, nullptr, d.pipe[1], nullptr, 1 << 20, SPLICE_F_MOVE | SPLICE_F_NONBLOCK | SPLICE_F_MORE);
     if (n > 0) {
@@ -208,11 +250,13 @@ bool MoveDir(Conn* c, Dir& d, bool* moved) {
     }
     if (n == 0) {
       d.eof = true;
-      if (&d == &c->ab && d.inPipe > 0) c->flushed = true;
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN) return true;  // wait for `from` to be readable
+    if (errno == EAGAIN) {
+      ReleasePipe(p, d);  // empty here: nothing to keep it for until `from` has more
+      return true;        // wait for `from` to be readable
+    }
     c->err = errno;
     c->errSide = d.from == c->a ? "downstream" : "upstream";
     return false;
@@ -232,10 +276,7 @@ void CloseConn(Pump* p, Conn* c, int reason) {
   }
   close(c->a);
   close(c->b);
-  for (Dir* d : {&c->ab, &c->ba}) {
-    close(d->pipe[0]);
-    close(d->pipe[1]);
-  }
+  for (Dir* d : {&c->ab, &c->ba}) ReleasePipe(p, *d);
   {
     std::lock_guard<std::mutex> lock(p->mu);
     p->conns.erase(c->id);
@@ -247,7 +288,7 @@ void CloseConn(Pump* p, Conn* c, int reason) {
 
 void Progress(Pump* p, Conn* c) {
   bool moved = false;
-  bool ok = MoveDir(c, c->ab, &moved) && MoveDir(c, c->ba, &moved);
+  bool ok = MoveDir(p, c, c->ab, &moved) && MoveDir(p, c, c->ba, &moved);
   if (moved) c->lastActive = NowMs();
   if (!ok) return CloseConn(p, c, kError);
   if (c->ab.shut && c->ba.shut) CloseConn(p, c, kDone);
@@ -265,15 +306,19 @@ void Loop(Pump* p) {
         (void)ignored;
         continue;
       }
-      // Events carry the id, not a pointer: the same connection can appear twice in one batch (both
-      // sides ready) and be closed by the first.
+      // Events carry id << 1 | side, not a pointer: the same connection can appear twice in one
+      // batch (both sides ready) and be closed by the first.
       Conn* c = nullptr;
       {
         std::lock_guard<std::mutex> lock(p->mu);
-        auto it = p->conns.find(uint32_t(events[i].data.u64));
+        auto it = p->conns.find(uint32_t(events[i].data.u64 >> 1));
         if (it != p->conns.end()) c = it->second;
       }
-      if (c != nullptr) Progress(p, c);
+      if (c == nullptr) continue;
+      // The downstream hung up while bytes for the upstream were still in the pipe: Envoy's
+      // upstream_flush (the pump keeps delivering them).
+      if ((events[i].data.u64 & 1) == 0 && (events[i].events & (EPOLLRDHUP | EPOLLHUP)) != 0 && c->ab.inPipe > 0) c->flushed = true;
+      Progress(p, c);
     }
     std::vector<uint32_t> cancels;
     {
@@ -342,10 +387,14 @@ void StopPump(napi_env, void* data, void*) {
     close(c->a);
     close(c->b);
     for (Dir* d : {&c->ab, &c->ba}) {
-      close(d->pipe[0]);
-      close(d->pipe[1]);
+      if (d->pipe[0] >= 0) close(d->pipe[0]);
+      if (d->pipe[1] >= 0) close(d->pipe[1]);
     }
     delete c;
+  }
+  for (auto& pp : p->pipePool) {
+    close(pp[0]);
+    close(pp[1]);
   }
   if (p->epfd >= 0) close(p->epfd);
   if (p->wakefd >= 0) close(p->wakefd);
@@ -388,13 +437,6 @@ napi_value Init(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-int MakePipe(Dir& d) {
-  if (pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0) return errno;
-  // A larger pipe moves more per splice; the default 64 KiB is what we get when the limit refuses.
-  fcntl(d.pipe[1], F_SETPIPE_SZ, 256 * 1024);
-  return 0;
-}
-
 // pump(fdA, fdB, idleMs) -> id
 napi_value StartPump(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -417,10 +459,8 @@ napi_value StartPump(napi_env env, napi_callback_info info) {
   c->b = fcntl(fb, F_DUPFD_CLOEXEC, 0);
   int err = 0;
   if (c->a < 0 || c->b < 0) err = errno;
-  if (err == 0) err = MakePipe(c->ab);
-  if (err == 0) err = MakePipe(c->ba);
   if (err != 0) {
-    for (int fd : {c->a, c->b, c->ab.pipe[0], c->ab.pipe[1], c->ba.pipe[0], c->ba.pipe[1]}) if (fd >= 0) close(fd);
+    for (int fd : {c->a, c->b}) if (fd >= 0) close(fd);
     delete c;
     return ThrowErrno(env, "pump setup", err);
   }
@@ -446,11 +486,12 @@ napi_value StartPump(napi_env env, napi_callback_info info) {
   // Registering the first fd may make the pump thread run Progress at once: that is fine, both
   // directions are set up. Edge-triggered: EPOLL_CTL_ADD reports whatever is already pending
   // (a writable socket, data that arrived before the hand-over), so nothing is missed.
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  ev.data.u64 = c->id;
+  epoll_event ev{}, evb{};
+  ev.events = evb.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = uint64_t(c->id) << 1;       // side a (downstream)
+  evb.data.u64 = (uint64_t(c->id) << 1) | 1;  // side b (upstream)
   uint32_t id = c->id;
-  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->a, &ev) != 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->b, &ev) != 0) {
+  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->a, &ev) != 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, c->b, &evb) != 0) {
     // Hand it to the pump thread as a cancel so that it is closed and reported like any other end.
     {
       std::lock_guard<std::mutex> lock(p->mu);
