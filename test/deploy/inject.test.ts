@@ -272,3 +272,13 @@ test("kubectl's own output (lists not indented): inject only adds and changes li
   assert.match(out, /^ {6}terminationGracePeriodSeconds: 40$/m);
   assert.deepEqual(loadYamlDocs(uninject(out).output), loadYamlDocs(input));
 });
+
+test('src/inject/uninject-main.js (for a `pillion uninject` mode) is inject --uninject', () => {
+  const injected = inject(fixture('several-containers'), NATIVE).output;
+  const mod = join(ROOT, 'dist/src/inject/uninject-main.js');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const m = await import(${JSON.stringify(mod)}); process.exitCode = await m.main(['-']);`], { input: injected, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, uninject(injected).output);
+  assert.match(r.stderr, /Deployment\/shop: uninjected/);
+});
