@@ -17,6 +17,7 @@ const MODES: Record<string, Mode> = {
   'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
   'envoy-compat': { summary: 'translate an Envoy v3 bootstrap to pillion config: check envoy.yaml [--strict]', load: () => import('../envoy-compat/main.js') },
   inject: { summary: 'add the pillion sidecar to Kubernetes workloads in YAML (--uninject removes it)', load: () => import('./inject/main.js') },
+  uninject: { summary: 'remove what pillion inject added', load: () => import('./inject/uninject-main.js') },
   logs: { summary: 'tail log files (--path) or container logs (--kubernetes) and ship them at least once', load: () => import('./logs/main.js') },
 };
 

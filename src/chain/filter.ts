@@ -64,3 +64,24 @@ export function removeHeader(headers: string[], name: string): void {
   }
   headers.length = w;
 }
+
+/** A query parameter's decoded value (first occurrence), or undefined; a malformed %-escape counts as absent. */
+export function queryParam(query: string, name: string): string | undefined {
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    if (k === name) {
+      try {
+        return decodeURIComponent(eq < 0 ? '' : part.slice(eq + 1).replace(/\+/g, ' '));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The query without a parameter (to hide a credential before forwarding). */
+export function withoutQueryParam(query: string, name: string): string {
+  return query.split('&').filter((p) => p !== name && !p.startsWith(`${name}=`)).join('&');
+}

@@ -3,7 +3,7 @@
 // allowed. The key is hashed and the digest compared in constant time; the key itself is never stored,
 // logged or forwarded (the access log gets an 8-character fingerprint of its digest).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext } from '../../chain/filter.js';
+import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext, queryParam, withoutQueryParam } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
 import type { ApiKeyAuthConfig } from './config.js';
 
@@ -32,7 +32,7 @@ export class ApiKeyAuthFilter implements Filter {
     let key = getHeader(ctx.headers, c.header);
     let fromQuery = false;
     if (key === undefined && c.query_param !== null && ctx.query !== '') {
-      key = queryValue(ctx.query, c.query_param);
+      key = queryParam(ctx.query, c.query_param);
       fromQuery = key !== undefined;
     }
     if (key === undefined || key === '') {
@@ -58,29 +58,10 @@ export class ApiKeyAuthFilter implements Filter {
     ctx.apiKeyClient = entry.client;
     ctx.credentialFingerprint = b64.slice(0, 8);
     if (c.hide_credentials) {
-      if (fromQuery) ctx.query = withoutParam(ctx.query, c.query_param!);
+      if (fromQuery) ctx.query = withoutQueryParam(ctx.query, c.query_param!);
       else removeHeader(ctx.headers, c.header);
     }
     this.stats[this.sAllowed]++;
     return FilterStatus.Continue;
   }
-}
-
-function queryValue(query: string, name: string): string | undefined {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=');
-    const k = eq < 0 ? part : part.slice(0, eq);
-    if (k === name) {
-      try {
-        return decodeURIComponent(eq < 0 ? '' : part.slice(eq + 1).replace(/\+/g, ' '));
-      } catch {
-        return undefined; // malformed %-escape: treated as no key (401)
-      }
-    }
-  }
-  return undefined;
-}
-
-function withoutParam(query: string, name: string): string {
-  return query.split('&').filter((p) => p !== name && !p.startsWith(`${name}=`)).join('&');
 }

@@ -8,7 +8,7 @@
 // with jose, and then resumes the chain or replies, unless the client has gone meanwhile.
 import { createHash } from 'node:crypto';
 import { jwtVerify, type CryptoKey, type FlattenedJWSInput, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext } from '../../chain/filter.js';
+import { FilterStatus, getHeader, removeHeader, type Filter, type StreamContext, queryParam, withoutQueryParam } from '../../chain/filter.js';
 import type { FilterEnv } from '../../chain/registry.js';
 import { log } from '../../util/log.js';
 import type { JwtAuthnConfig } from './config.js';
@@ -187,7 +187,7 @@ export class JwtAuthnFilter implements Filter {
     const ps = this.c.from_params;
     if (ps.length > 0 && ctx.query !== '') {
       for (let i = 0; i < ps.length; i++) {
-        const v = queryValue(ctx.query, ps[i]!);
+        const v = queryParam(ctx.query, ps[i]!);
         if (v !== undefined && v !== '') {
           foundSource = hs.length + i;
           return v;
@@ -259,7 +259,7 @@ export class JwtAuthnFilter implements Filter {
     if (!this.c.forward) {
       const nh = this.c.from_headers.length;
       if (source < nh) removeHeader(ctx.headers, this.c.from_headers[source]!.name);
-      else ctx.query = withoutParam(ctx.query, this.c.from_params[source - nh]!);
+      else ctx.query = withoutQueryParam(ctx.query, this.c.from_params[source - nh]!);
     }
     stats[this.sAllowed]++;
     return FilterStatus.Continue;
@@ -341,23 +341,4 @@ function claimHas(v: unknown, name: string, accepted: Set<string>): boolean {
   if (typeof v === 'number' || typeof v === 'boolean') return accepted.has(String(v));
   if (Array.isArray(v)) return v.some((x) => (typeof x === 'string' || typeof x === 'number') && accepted.has(String(x)));
   return false;
-}
-
-function queryValue(query: string, name: string): string | undefined {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=');
-    const k = eq < 0 ? part : part.slice(0, eq);
-    if (k === name) {
-      try {
-        return decodeURIComponent(eq < 0 ? '' : part.slice(eq + 1).replace(/\+/g, ' '));
-      } catch {
-        return undefined; // malformed %-escape: treated as no token here
-      }
-    }
-  }
-  return undefined;
-}
-
-function withoutParam(query: string, name: string): string {
-  return query.split('&').filter((p) => p !== name && !p.startsWith(`${name}=`)).join('&');
 }
