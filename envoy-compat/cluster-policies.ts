@@ -81,6 +81,7 @@ export function outlierDetection(od: Node, out: RawCluster): void {
   od.drop('max_ejection_time_jitter', 'pillion adds no jitter to ejection times');
   od.drop('successful_active_health_check_uneject_host', 'pillion\'s health checks and ejections are separate');
   od.drop('detector_in_cluster_health', 'pillion has no such option');
+  od.note('Envoy also ejects by success rate by default (clusters of 5+ busy hosts); pillion ejects on consecutive failures only');
   od.finish();
   out.outlier_detection = o;
 }
@@ -145,7 +146,13 @@ export function retryPolicy(rp: Node): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const on = rp.str('retry_on');
   const KNOWN = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'];
-  if (on !== undefined) {
+  if (on === undefined) {
+    // Envoy retries nothing without a condition; pillion's default would retry connect failures.
+    rp.note('no retry_on: Envoy retries nothing, and neither does the translation');
+    rp.finish('not used: the policy has no retry_on');
+    return {};
+  }
+  {
     const list = on.split(',').map((x) => x.trim()).filter((x) => x !== '');
     const kept = list.filter((x) => KNOWN.includes(x));
     const dropped = list.filter((x) => !KNOWN.includes(x));

@@ -34,7 +34,7 @@ async function get(port: number, opts: { ca?: string; cert?: CertFiles; verify?:
   }
 }
 
-describe('pillion proxy --envoy-config with Envoy\'s TLS examples', () => {
+describe('pillion proxy --envoy-config with Envoy\'s TLS examples', { timeout: 120_000 }, () => {
   const dirs: string[] = [];
   after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 

@@ -15,7 +15,7 @@ import { request, waitFor } from '../test/helpers/util.js';
 
 const FIXTURES = fileURLToPath(new URL('../../envoy-compat/fixtures/', import.meta.url));
 
-describe('pillion proxy --envoy-config', () => {
+describe('pillion proxy --envoy-config', { timeout: 120_000 }, () => {
   const origin = new Origin();
   before(async () => { await origin.start(); });
   after(async () => { await origin.stop(); });
@@ -253,7 +253,7 @@ describe('pillion proxy --envoy-config', () => {
   });
 });
 
-describe('pillion envoy-compat check', () => {
+describe('pillion envoy-compat check', { timeout: 120_000 }, () => {
   const check = (...args: string[]) => spawnSync(process.execPath, [CLI, 'envoy-compat', 'check', ...args], { encoding: 'utf8' });
 
   test('prints the translation as YAML and exits 0; --strict exits 1 only when something was dropped', () => {
