@@ -383,7 +383,11 @@ class Session {
     const up = this.upstream!;
     const down = this.down;
     const peeked = this.peekedLength > 0 ? this.takePeeked() : null;
-    if (peeked !== null) this.rx += peeked.length;
+    if (peeked !== null) {
+      // The inspected bytes go upstream first; count them here, the pump and the pipes count the rest.
+      this.rx += peeked.length;
+      this.l.stats[this.l.s.rxBytes]! += peeked.length;
+    }
     if (this.l.useSplice) {
       // Hand over only once the replayed bytes are in the kernel and no JavaScript buffer holds data.
       const handOver = () => {
@@ -402,14 +406,14 @@ class Session {
   private splice(): void {
     const up = this.upstream!;
     const l = this.l;
-    this.path = 'splice';
-    l.stats[l.s.splice]!++;
     try {
       this.pumpId = startPump(this.down, up, l.config.idle_timeout_ms, (r) => this.onPumpDone(r));
     } catch (err) {
       log.warn('splice pump failed to start; piping in JavaScript', { listener: l.config.name, err });
       return this.streamPipe();
     }
+    this.path = 'splice';
+    l.stats[l.s.splice]!++;
     // The pump has its own copies of both fds: closing ours leaves the connections open.
     this.handedOver = true;
     l.addSpliced(this);
