@@ -183,7 +183,29 @@ export class Collector {
   private async run(): Promise<void> {
     let next = this.exclusive(() => this.fill());
     for (;;) {
-      const batch = await next;
+      let batch: Batch;
+      try {
+        batch = await next;
+      } catch (err) {
+        // A bug or an unexpected fs error in a fill. Every earlier batch is delivered and committed by
+        // now, so rewinding each file to its committed offset loses and repeats nothing. Pause a little
+        // so a persistent failure does not spin.
+        this.stats.readErrors++;
+        log.error('reading a batch failed; rewinding to the checkpoints and retrying', { err });
+        if (this.stopping) break;
+        await new Promise((r) => setTimeout(r, 1000));
+        await this.exclusive(async () => {
+          for (const f of this.files.values()) {
+            f.readOffset = f.committed;
+            f.partial = null;
+            f.multi = null;
+            f.skipping = false;
+            this.dirty.add(f);
+          }
+        });
+        next = this.exclusive(() => this.fill());
+        continue;
+      }
       if (batch.records.length === 0) {
         // Offsets may still move (empty lines, cut tails): commit them without a round trip.
         if (batch.offsets.size > 0) await this.commit(batch);
