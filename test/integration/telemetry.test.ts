@@ -220,6 +220,26 @@ describe('telemetry', () => {
     }
   });
 
+  test('stdout sink: the main thread writes the formatted records to the proxy\'s stdout', async () => {
+    const N = 500;
+    await withProxy(config(origin.url, `
+      - path: stdout
+        format: "access %REQ(X-REQUEST-ID)% %RESPONSE_CODE%"
+        batch: { max_records: 64, max_delay: 20ms }
+    `), async (p) => {
+      let out = '';
+      p.child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+      const r = await load({ url: p.url + '/', connections: 4, amount: N });
+      assert.equal(r['2xx'], N);
+      await p.waitStat('access_log.records_written', N, 10_000);
+      await waitFor('the lines on stdout', () => out.split('\n').filter((l) => l.startsWith('access ')).length >= N, 5000);
+      const lines = out.split('\n').filter((l) => l.startsWith('access '));
+      assert.equal(lines.length, N);
+      assert.equal(new Set(lines).size, N, 'distinct request ids');
+      for (const l of lines) assert.match(l, /^access [0-9a-f-]{36} 200$/);
+    });
+  });
+
   test('HTTP sink down for part of the run (503, then closed): spooled, then delivered when back, none lost, none duplicated', async () => {
     const N = 3000;
     const collector = new Collector();
