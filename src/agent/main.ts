@@ -14,6 +14,8 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `pillion agent --logs ...` is `pillion logs --kubernetes ...` (issue 7): the log collector, not the agent.
+  if (argv.includes('--logs')) return (await import('../logs/main.js')).main(['--kubernetes', ...argv.filter((a) => a !== '--logs')]);
   let opts: AgentOptions;
   try {
     opts = parseFlags(argv, COLLECTOR_DEFAULTS);
