@@ -168,8 +168,8 @@ export function retryPolicy(rp: Node): Record<string, unknown> {
   if (n !== undefined) out.num_retries = n;
   const pt = rp.durationMs('per_try_timeout');
   if (pt !== undefined) out.per_try_timeout = ms(pt);
-  const codes = rp.get('retriable_status_codes');
-  if (codes !== undefined) out.retriable_status_codes = (codes.value as unknown[]).map(Number);
+  const codes = rp.strings('retriable_status_codes');
+  if (codes !== undefined) out.retriable_status_codes = codes.map(Number);
   const back = rp.get('retry_back_off');
   if (back !== undefined) {
     const b: Record<string, unknown> = {};

@@ -165,6 +165,14 @@ export class Node {
     return (n.value as unknown[]).map((v, i) => new Node(this.report, this.doc, [...n.path, i], v));
   }
 
+  /** A repeated string (or number) field as strings. */
+  strings(name: string): string[] | undefined {
+    const n = this.get(name);
+    if (n === undefined) return undefined;
+    if (!Array.isArray(n.value)) return n.fail('must be a list');
+    return (n.value as unknown[]).map((v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : n.fail('must be a list of strings')));
+  }
+
   str(name: string): string | undefined {
     const n = this.get(name);
     if (n === undefined) return undefined;

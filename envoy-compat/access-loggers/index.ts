@@ -87,9 +87,7 @@ function filter(f: Node, out: Record<string, unknown>): boolean {
     if (v === undefined) return false;
     pf.status_code = op === 'GE' ? { min: v } : op === 'LE' ? { max: v } : { min: v, max: v };
   } else if (rf !== undefined) {
-    const flags = rf.get('flags');
-    if (flags !== undefined) pf.response_flags = (flags.value as unknown[]).map(String);
-    else pf.response_flags = [];
+    pf.response_flags = rf.strings('flags') ?? [];
     rf.finish();
   } else if (rt !== undefined) {
     const pct = rt.get('percent_sampled');

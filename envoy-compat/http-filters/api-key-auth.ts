@@ -81,11 +81,8 @@ export const apiKeyAuth: HttpFilterTranslator = {
     }
     if (config.has('key_sources')) sources(config.list('key_sources'), out);
     if (config.has('forwarding')) forwarding(config.get('forwarding'), out);
-    const allowed = config.get('allowed_clients');
-    if (allowed !== undefined) {
-      if (!Array.isArray(allowed.value)) allowed.fail('must be a list');
-      out.allow = (allowed.value as unknown[]).map(String);
-    }
+    const allowed = config.strings('allowed_clients');
+    if (allowed !== undefined) out.allow = allowed;
     config.finish();
     if (!routeFilter(scope, NAME, out)) config.dropSelf('per-route api_key_auth on a listener without the filter', true);
   },

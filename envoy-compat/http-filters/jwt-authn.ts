@@ -21,8 +21,8 @@ function provider(p: Node): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const issuer = p.str('issuer');
   if (issuer !== undefined) out.issuer = issuer;
-  const aud = p.get('audiences');
-  if (aud !== undefined) out.audiences = (aud.value as unknown[]).map(String);
+  const aud = p.strings('audiences');
+  if (aud !== undefined) out.audiences = aud;
   const remote = p.get('remote_jwks');
   const local = p.get('local_jwks');
   if (remote !== undefined) {
@@ -55,9 +55,9 @@ function provider(p: Node): Record<string, unknown> {
     h.finish();
     return prefix === undefined ? { name } : { name, value_prefix: prefix };
   });
-  const params = p.get('from_params');
+  const params = p.strings('from_params');
   if (headers.length > 0) out.from_headers = headers;
-  if (params !== undefined) out.from_params = (params.value as unknown[]).map(String);
+  if (params !== undefined) out.from_params = params;
   if (headers.length === 0 && params === undefined) {
     // Envoy's defaults when no location is given: pillion reads the header by default, not the param.
     out.from_params = ['access_token'];

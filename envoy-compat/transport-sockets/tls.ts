@@ -85,8 +85,8 @@ function tlsParams(ctc: Node, out: Record<string, unknown>): void {
   }
   const max = p.str('tls_maximum_protocol_version');
   if (max === 'TLSv1_2') p.get('tls_maximum_protocol_version')!.dropSelf('a TLS 1.2 maximum: pillion also offers TLS 1.3');
-  const ciphers = p.get('cipher_suites');
-  if (ciphers !== undefined && Array.isArray(ciphers.value)) out.ciphers = (ciphers.value as unknown[]).map(String).join(':');
+  const ciphers = p.strings('cipher_suites');
+  if (ciphers !== undefined) out.ciphers = ciphers.join(':');
   p.drop('ecdh_curves', 'pillion uses OpenSSL\'s default curves');
   p.drop('signature_algorithms', 'pillion uses OpenSSL\'s default signature algorithms');
   p.finish();
