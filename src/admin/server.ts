@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { StatRegistry } from '../stats/registry.js';
 import { renderHistogramsPrometheus, renderHistogramsText, renderPrometheus, renderStatsText, type ExtraSample, type HistogramView } from '../stats/render.js';
-import { DEFAULT_BUCKETS_MS, PERCENTILES } from '../telemetry/metrics-pool.js';
+import { PERCENTILES } from '../telemetry/metrics-pool.js';
 import { log } from '../util/log.js';
 
 export interface AdminControl {
@@ -17,8 +17,11 @@ export interface AdminControl {
   /** Values computed at scrape time (uptime, memory, open connections). */
   extraSamples(): ExtraSample[];
   configDump(): unknown;
-  /** Latency histograms of every data plane, merged (asynchronous: the metrics pool does it). */
-  histograms(): Promise<HistogramView[]>;
+  /** Latency histograms of every data plane, merged (asynchronous: the metrics pool does it), with
+   *  bucket counts for these bounds (default: the config's). */
+  histograms(bucketsMs?: readonly number[]): Promise<HistogramView[]>;
+  /** The config's histogram bucket bounds (ms). */
+  histogramBucketsMs(): readonly number[];
   clustersText(): string;
   clustersJson(): unknown;
   /** POST /quitquitquit: drain, then exit 0. */
@@ -79,8 +82,10 @@ export class AdminServer {
 
   private async prometheus(res: ServerResponse): Promise<void> {
     const c = this.control;
-    const hs = await c.histograms();
-    const text = renderPrometheus(c.registry, c.statValues(), c.extraSamples()) + renderHistogramsPrometheus(hs, DEFAULT_BUCKETS_MS, PERCENTILES);
+    // The bounds are read once, so a reload during the merge cannot pair counts with other bounds.
+    const buckets = c.histogramBucketsMs();
+    const hs = await c.histograms(buckets);
+    const text = renderPrometheus(c.registry, c.statValues(), c.extraSamples()) + renderHistogramsPrometheus(hs, buckets, PERCENTILES);
     send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
   }
 

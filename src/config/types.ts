@@ -153,6 +153,8 @@ export interface Config {
   drain_time_ms: number;
   /** How long in-flight requests may take after the listeners close. */
   drain_timeout_ms: number;
+  /** Upper bounds (ms) of the Prometheus latency histograms (`stats.histogram_buckets`). */
+  histogram_buckets_ms: number[];
   /** L4 (tcp_proxy) listeners and their clusters: src/l4/config.ts, docs/l4.md. */
   tcp_listeners?: TcpListenerConfig[];
   tcp_clusters?: TcpClusterConfig[];

@@ -411,11 +411,15 @@ export class Supervisor implements AdminControl {
   }
 
   /** Every plane's histograms, merged in the metrics pool; plus each plane's event-loop delay. */
-  async histograms(): Promise<HistogramSummary[]> {
+  async histograms(bucketsMs: readonly number[] = this.config.histogram_buckets_ms): Promise<HistogramSummary[]> {
     const snaps = await Promise.all(this.planes.map((p) => p.telemetry?.() ?? Promise.resolve(null)));
     const valid = snaps.filter((x) => x !== null);
     this.eventLoopP99Ms = Math.max(0, ...valid.map((x) => x.eventLoopDelayP99Ms));
-    return this.metricsPool.merge(valid.map((x) => x.histograms));
+    return this.metricsPool.merge(valid.map((x) => x.histograms), [...bucketsMs]);
+  }
+
+  histogramBucketsMs(): readonly number[] {
+    return this.config.histogram_buckets_ms;
   }
 
   configDump(): unknown {

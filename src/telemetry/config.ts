@@ -3,6 +3,7 @@
 // to find errors (and what to capture per request) when the config loads.
 import type { Checker, Path } from '../config/validate.js';
 import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, type Captures } from './format.js';
+import { DEFAULT_BUCKETS_MS } from './metrics-pool.js';
 
 export type HttpPreset = 'ndjson' | 'loki' | 'elasticsearch';
 
@@ -119,4 +120,20 @@ export function parseAccessLogs(c: Checker, v: unknown, path: Path): ListenerAcc
   if (sinks.length === 0) return null;
   if (sinks.length > 30) c.fail(path, 'at most 30 sinks per listener');
   return { sinks, headers: [...caps.headers], respHeaders: [...caps.respHeaders] };
+}
+
+/**
+ * The root `stats:` block: `histogram_buckets`, the upper bounds (ms) of the Prometheus histograms
+ * (Envoy's `stats_config.histogram_bucket_settings`, one list for every histogram). Envoy's defaults
+ * when absent.
+ */
+export function parseStatsConfig(c: Checker, v: unknown, path: Path): { histogram_buckets_ms: number[] } {
+  if (v === undefined) return { histogram_buckets_ms: [...DEFAULT_BUCKETS_MS] };
+  const o = c.object(v, path, ['histogram_buckets']);
+  if (o.histogram_buckets === undefined) return { histogram_buckets_ms: [...DEFAULT_BUCKETS_MS] };
+  const p = [...path, 'histogram_buckets'];
+  const bounds = c.array(o.histogram_buckets, p).map((x, i) => c.number(x, [...p, i], 0, 0.001, 3_600_000));
+  if (bounds.length === 0 || bounds.length > 64) c.fail(p, 'needs 1 to 64 bounds');
+  for (let i = 1; i < bounds.length; i++) if (bounds[i]! <= bounds[i - 1]!) c.fail([...p, i], 'bounds must increase');
+  return { histogram_buckets_ms: bounds };
 }

@@ -398,7 +398,7 @@ describe('telemetry', () => {
       - path: ${file}
         json_format: { route: "%ROUTE_NAME%", ms: "%DURATION%", up: "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%", path: "%REQ(:PATH)%" }
         batch: { max_records: 100, max_delay: 50ms }`;
-    const cfg = config(origin.url, sink, 'concurrency: 2\n').replace('listeners:\n', `listeners:
+    const cfg = config(origin.url, sink, 'concurrency: 2\nstats:\n  histogram_buckets: [0.5, 1, 5, 10, 25, 30, 50, 90, 100, 250, 500, 1000]\n').replace('listeners:\n', `listeners:
   - name: warm
     address: 127.0.0.1
     port: 0
@@ -447,7 +447,10 @@ ${indent(sink, 6)}
         assert.equal(bucket('+Inf'), values.length);
         // Each bucket holds what the access log says, give or take values within the log's truncation
         // (and the HDR precision) of the bound.
-        for (const le of [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000]) {
+        // The configured bounds (stats.histogram_buckets), 30 and 90 among them.
+        const les = prom.split('\n').filter((l) => l.startsWith(`${fam}_bucket{${labels},le="`)).map((l) => /le="([^"]+)"/.exec(l)![1]);
+        assert.deepEqual(les, ['0.5', '1', '5', '10', '25', '30', '50', '90', '100', '250', '500', '1000', '+Inf']);
+        for (const le of [0.5, 1, 5, 10, 25, 30, 50, 90, 100, 250, 500, 1000]) {
           const lo = values.filter((v) => v <= le - 1).length;
           const hi = values.filter((v) => v <= le + 1).length;
           const b = bucket(String(le));

@@ -1,0 +1,50 @@
+// access_log and stats config: what is refused at load time, with the field named.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '../config/load.js';
+import { ConfigError, validateConfig } from '../config/validate.js';
+import { DEFAULT_BUCKETS_MS } from './metrics-pool.js';
+
+const base = (listenerExtra: string, rootExtra = '') => `${rootExtra}listeners:
+  - name: in
+    port: 8000
+${listenerExtra}    routes:
+      - match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    endpoints: [http://127.0.0.1:1]
+`;
+
+function load(yaml: string) {
+  const { raw, locate } = parseConfigText(yaml, 'x.yaml');
+  return validateConfig(raw, locate, 'x.yaml');
+}
+
+function refused(yaml: string): string {
+  try {
+    load(yaml);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  assert.fail('config was accepted');
+}
+
+test('histogram buckets: Envoy defaults, a custom list, refused when not increasing', () => {
+  assert.deepEqual(load(base('')).histogram_buckets_ms, DEFAULT_BUCKETS_MS);
+  assert.deepEqual(load(base('', 'stats:\n  histogram_buckets: [1, 2.5, 30]\n')).histogram_buckets_ms, [1, 2.5, 30]);
+  assert.match(refused(base('', 'stats:\n  histogram_buckets: [5, 5]\n')), /stats\.histogram_buckets\[1\]: bounds must increase/);
+  assert.match(refused(base('', 'stats:\n  histogram_buckets: []\n')), /stats\.histogram_buckets: needs 1 to 64 bounds/);
+  assert.match(refused(base('', 'stats:\n  buckets: [1]\n')), /stats/);
+});
+
+test('access_log: format errors and sink shape are refused with the field', () => {
+  assert.match(refused(base('    access_log:\n      - path: /tmp/x\n        format: "%NOPE%"\n')), /listeners\[0\]\.access_log\[0\]\.format: unknown operator %NOPE%/);
+  assert.match(refused(base('    access_log:\n      - path: /tmp/x\n        format: "%START_TIME(%Q)%"\n')), /access_log\[0\]\.format: START_TIME\(%Q\)/);
+  assert.match(refused(base('    access_log:\n      - http: { url: ftp://x }\n')), /access_log\[0\]\.http\.url: must be an http/);
+  assert.match(refused(base('    access_log:\n      - http: { url: http://x, preset: splunk }\n')), /preset: must be ndjson, loki or elasticsearch/);
+  assert.match(refused(base('    access_log:\n      - path: /tmp/x\n        http: { url: http://x }\n')), /use path or http, not both/);
+  const ok = load(base('    access_log:\n      - path: /tmp/x\n        json_format: { a: "%REQ(X-A)%", b: "%RESP(X-B)%" }\n')).listeners[0]!.access_log!;
+  assert.deepEqual([ok.headers, ok.respHeaders], [['x-a'], ['x-b']]);
+});
