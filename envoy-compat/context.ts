@@ -93,6 +93,17 @@ export class Ctx {
     this.origins.set(fieldName(path), from);
   }
 
+  /** Routes were inserted at the front of a listener's list: their followers' origins move down. */
+  shiftRoutes(listenerIndex: number, by: number): void {
+    const prefix = `listeners[${listenerIndex}].routes[`;
+    const moved = [...this.origins].filter(([k]) => k.startsWith(prefix));
+    for (const [k] of moved) this.origins.delete(k);
+    for (const [k, v] of moved) {
+      const j = Number(k.slice(prefix.length, k.indexOf(']', prefix.length)));
+      this.origins.set(`${prefix}${j + by}${k.slice(k.indexOf(']', prefix.length))}`, v);
+    }
+  }
+
   /** The Envoy field a pillion field came from: the nearest recorded ancestor. */
   originOf(path: Path): Node | undefined {
     for (let n = path.length; n >= 0; n--) {

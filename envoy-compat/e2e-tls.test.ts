@@ -60,6 +60,46 @@ describe('pillion proxy --envoy-config with Envoy\'s TLS examples', { timeout: 1
     }
   });
 
+  test('tls-sni/envoy.yaml: each server name gets its certificate, and its chain\'s routes (by Host)', async () => {
+    const pki = new TestPki();
+    dirs.push(pki.dir);
+    const one = new Origin();
+    const two = new Origin();
+    await one.start();
+    await two.start();
+    const d1 = pki.issue('domain1.example.com', 'DNS:domain1.example.com', 'd1');
+    const d2 = pki.issue('domain2.example.com', 'DNS:domain2.example.com', 'd2');
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-sni-'));
+    dirs.push(dir);
+    const text = readFileSync(join(FIXTURES, 'tls-sni__envoy.yaml'), 'utf8')
+      .replace('certs/domain1.crt.pem', d1.cert).replace('certs/domain1.key.pem', d1.key)
+      .replace('certs/domain2.crt.pem', d2.cert).replace('certs/domain2.key.pem', d2.key)
+      .replace(/address: service-http0\n(\s+)port_value: 80/, `address: 127.0.0.1\n$1port_value: ${one.port}`)
+      .replace(/address: service-http1\n(\s+)port_value: 80/, `address: 127.0.0.1\n$1port_value: ${two.port}`);
+    writeFileSync(join(dir, 'envoy.yaml'), text);
+    const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml'), '--listen', '127.0.0.1:0'] });
+    const sniGet = async (name: string, path: string) => {
+      const dispatcher = new Agent({ connect: { ca: readFileSync(pki.ca.cert), servername: name } });
+      try {
+        const r = await undiciRequest(`https://127.0.0.1:${p.port}${path}`, { dispatcher, headers: { host: `${name}:${p.port}` }, headersTimeout: 5000 });
+        await r.body.text();
+        return r.statusCode;
+      } finally {
+        await dispatcher.close();
+      }
+    };
+    try {
+      // The CA check with servername proves which certificate each name got.
+      assert.equal(await sniGet('domain1.example.com', '/sni-1'), 200);
+      assert.equal(await sniGet('domain2.example.com', '/sni-2'), 200);
+      assert.deepEqual([one.seen('/sni-1').length, two.seen('/sni-2').length, one.seen('/sni-2').length], [1, 1, 0]);
+    } finally {
+      assert.equal(await p.stop(), 0);
+      await one.stop();
+      await two.stop();
+    }
+  });
+
   test('envoy-demo-tls-client-auth.yaml: client certificates required and SAN-checked; upstream TLS with the proxy\'s client certificate', async () => {
     const pki = new TestPki();
     dirs.push(pki.dir);

@@ -1,11 +1,13 @@
 // Listener -> one pillion listener: its socket address, and the http_connection_manager of its first
 // HTTP filter chain. pillion has one route table per listener, so a listener with several HTTP filter
 // chains (SNI) keeps the first and reports the rest.
-import type { Ctx, RawListener } from './context.js';
-import { HCM_NAME, HCM_TYPE, httpConnectionManager } from './http-connection-manager.js';
+import type { Ctx, RawHeaderMatcher, RawListener } from './context.js';
+import { lookup, type HttpFilterTranslator } from './extensions.js';
+import { domainRegex, routeConfiguration } from './route-config.js';
+import { HCM_NAME, HCM_TYPE, HTTP_FILTERS, httpConnectionManager } from './http-connection-manager.js';
 import { transportSocket } from './transport-sockets/tls.js';
 import { isTcpProxy, tcpListener } from './tcp-proxy.js';
-import type { Node } from './source.js';
+import { Node } from './source.js';
 
 const HARMLESS_LISTENER_FILTERS = ['envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector'];
 
@@ -54,7 +56,7 @@ export function listener(l: Node, ctx: Ctx): void {
   // they are the first chain's.
   for (const fc of chains) {
     if (fc !== httpChain) {
-      sniChain(fc, out, httpChain, ctx);
+      sniChain(fc, out, httpChain, ctx, index);
       continue;
     }
     const ts = fc.get('transport_socket');
@@ -130,7 +132,7 @@ function primaryMatch(match: Node): void {
 }
 
 /** Another filter chain: an SNI certificate when it terminates TLS for given server names. */
-function sniChain(fc: Node, out: RawListener, first: Node, ctx: Ctx): void {
+function sniChain(fc: Node, out: RawListener, first: Node, ctx: Ctx, index: number): void {
   const match = fc.get('filter_chain_match');
   const names = match?.get('server_names');
   const ts = fc.has('transport_socket') ? fc : undefined;
@@ -152,8 +154,58 @@ function sniChain(fc: Node, out: RawListener, first: Node, ctx: Ctx): void {
   match!.skip('transport_protocol');
   match!.finish();
   const filters = fc.get('filters')!;
-  const same = JSON.stringify(filters.value) === JSON.stringify((first.value as Record<string, unknown>).filters ?? (first.value as Record<string, unknown>).filters);
-  if (!same) filters.dropSelf('the routes and filters of this SNI chain: pillion has one route table per listener (the first chain\'s); only the chain\'s certificate is carried');
+  const same = JSON.stringify(filters.value) === JSON.stringify((first.value as Record<string, unknown>).filters);
+  if (!same && !sniRoutes(filters, first, out, ctx, index, entry.server_names as string[])) {
+    filters.dropSelf('the routes and filters of this SNI chain: pillion has one route table per listener (the first chain\'s); only the chain\'s certificate is carried');
+  }
   fc.skip('name');
   fc.finish();
+}
+
+/** An HCM's config without what may differ between SNI chains that pillion can still merge. */
+function hcmShape(filters: unknown): string | undefined {
+  const list = ([] as unknown[]).concat(filters);
+  if (list.length !== 1 || !isHcm(list[0])) return undefined;
+  const f = list[0] as Record<string, unknown>;
+  const tc = (f.typed_config ?? f.typedConfig) as Record<string, unknown>;
+  if (tc.route_config === undefined && tc.routeConfig === undefined) return undefined;
+  return JSON.stringify({ ...tc, route_config: undefined, routeConfig: undefined, stat_prefix: undefined, statPrefix: undefined });
+}
+
+/**
+ * An SNI chain whose HCM differs from the first chain's only in its routes (the tls-sni example):
+ * its routes go first, each with a `host` matcher on the chain's server names, and end in a 404 for
+ * those hosts. Envoy picks the chain by SNI, pillion the routes by Host: the same for clients that
+ * send the same name in both.
+ */
+function sniRoutes(filters: Node, first: Node, out: RawListener, ctx: Ctx, index: number, serverNames: string[]): boolean {
+  const shape = hcmShape(filters.value);
+  if (shape === undefined || shape !== hcmShape((first.value as Record<string, unknown>).filters)) return false;
+  const hcmEntry = Array.isArray(filters.value) ? new Node(filters.report, filters.doc, [...filters.path, 0], (filters.value as unknown[])[0]) : filters;
+  const hcm = hcmEntry.get('typed_config')!;
+  hcm.typeName();
+  const rc = hcm.get('route_config')!;
+  // SNI has no port; a Host header has one when the listener is not on 443.
+  const sniHost: RawHeaderMatcher = { name: 'host', regex: `(?:${serverNames.map(domainRegex).join('|')})(?::[0-9]+)?` };
+  const tmp: RawListener = { name: out.name, address: out.address, port: out.port, routes: [] };
+  if (out.filters !== undefined) tmp.filters = out.filters;
+  const byName = new Map<string, HttpFilterTranslator>();
+  for (const x of ([] as unknown[]).concat((hcm.value as Record<string, unknown>).http_filters ?? (hcm.value as Record<string, unknown>).httpFilters ?? [])) {
+    const o = x as Record<string, unknown>;
+    const t = lookup(HTTP_FILTERS, typeof o.name === 'string' ? o.name : undefined, undefined);
+    if (t !== undefined && typeof o.name === 'string') byName.set(o.name, t);
+  }
+  routeConfiguration(rc, { ctx, listener: tmp, listenerIndex: index, filtersByName: byName, allFilters: HTTP_FILTERS, sniHost });
+  tmp.routes.push({ name: `sni_${serverNames[0]}_no_route`, match: { prefix: '/', headers: [{ ...sniHost }] }, direct_response: { status: 404 } });
+  const sans = ctx.listenerSans.get(out);
+  if (sans !== undefined) for (const r of tmp.routes) r.allowed_client_sans ??= [...sans];
+  ctx.shiftRoutes(index, tmp.routes.length);
+  out.routes.unshift(...tmp.routes);
+  // Everything else in this HCM is the first chain's, already read and reported there.
+  for (const k of hcm.keys()) if (k !== 'route_config' && k !== 'routeConfig') hcm.skip(k);
+  hcm.finish();
+  hcmEntry.skip('name');
+  hcmEntry.finish();
+  rc.note(`routes of the SNI chain for ${serverNames.join(', ')}: carried with a host header matcher (pillion routes by Host, Envoy by SNI; the same for clients that send one name)`);
+  return true;
 }

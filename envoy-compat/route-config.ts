@@ -23,6 +23,8 @@ export interface RouteScopeInput {
   fromRds?: boolean;
   /** The HCM's strip_any_host_port: ports in Host are ignored when matching domains. */
   stripAnyHostPort?: boolean;
+  /** A host matcher put on every route (the routes of an SNI filter chain, matched by Host). */
+  sniHost?: RawHeaderMatcher;
   /** The virtual host's retry policy, translated: routes without their own take it. */
   vhostRetry?: Record<string, unknown>;
 }
@@ -58,7 +60,7 @@ function vhostRank(vh: Node): number {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-function domainRegex(d: string): string {
+export function domainRegex(d: string): string {
   if (d.startsWith('*')) return `.+${escapeRegex(d.slice(1))}`;
   if (d.endsWith('*')) return `${escapeRegex(d.slice(0, -1))}.+`;
   return escapeRegex(d);
@@ -148,6 +150,7 @@ function translateRoute(r: Node, s: RouteScopeInput, host: RawHeaderMatcher | un
     return undefined;
   }
   if (host !== undefined) out.match.headers = [{ ...host }, ...(out.match.headers ?? [])];
+  if (s.sniHost !== undefined) out.match.headers = [{ ...s.sniHost }, ...(out.match.headers ?? [])];
 
   const action = r.get('route');
   const direct = r.get('direct_response');
