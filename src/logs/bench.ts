@@ -2,7 +2,7 @@
 // `pillion logs` process, to a file sink and to an HTTP sink (NDJSON; gzip and not), until the collector's
 // /metrics says every line was acknowledged. Reports lines/s and input MiB/s over the wall time, the
 // collector's CPU seconds (utime+stime from /proc) and its peak RSS (VmHWM).
-//   node dist/src/logs/bench.js [--mib-per-file N] [--cases file,http,http-gzip] [--extra 'collector flags']
+//   node dist/src/logs/bench.js [--mib-per-file N] [--cases file,http,http-gzip] [--extra 'collector flags'] [--node-flags 'node flags']
 // The HTTP receiver runs in another process and only drains bodies (like the TCP sink of Vector's
 // file-to-tcp harness); it shares the machine's cores with the collector.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,6 +15,8 @@ const CLI = new URL('../cli.js', import.meta.url).pathname;
 const FILES = 10;
 /** Extra collector flags: --extra '--batch-max-bytes 524288'. */
 const EXTRA = arg('--extra', '').split(' ').filter((a) => a !== '');
+/** Node flags for the collector process: --node-flags '--max-semi-space-size=2'. */
+const NODE_FLAGS = arg('--node-flags', '').split(' ').filter((a) => a !== '');
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
@@ -96,7 +98,7 @@ async function runCase(name: string, dir: string, total: { lines: number; bytes:
     if (name === 'http') sinkArgs.push('--no-gzip');
   }
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, [CLI, 'logs', '--path', join(dir, '*.log'), '--state-dir', state, '--metrics-address', `127.0.0.1:${metricsPort}`, ...sinkArgs, ...EXTRA], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'logs', '--path', join(dir, '*.log'), '--state-dir', state, '--metrics-address', `127.0.0.1:${metricsPort}`, ...sinkArgs, ...EXTRA], { stdio: ['ignore', 'ignore', 'inherit'] });
   let done = 0;
   let exited = false;
   child.once('exit', () => { exited = true; });
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
   try {
     const total = generate(dir, mib);
     const avg = total.bytes / total.lines;
+    process.stdout.write(`collector: node ${NODE_FLAGS.join(' ')} … logs ${EXTRA.join(' ')}\n`);
     process.stdout.write(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${FILES} files, ${total.lines} lines of ${avg.toFixed(0)} bytes, ${(total.bytes / 1024 / 1024).toFixed(0)} MiB (sizes: ${statSync(join(dir, 'app-0.log')).size} bytes each)\n`);
     for (const c of cases) process.stdout.write((await runCase(c, dir, total)) + '\n');
   } finally {
