@@ -16,38 +16,49 @@ interface WriterOpts {
   catchUp?: (written: number) => Promise<void>;
 }
 
-/** Writes `<name> <seq> <pad>` lines 200 at a time, one chunk per event-loop turn, rotating as told. */
-async function writer(path: string, name: string, o: WriterOpts): Promise<number> {
+/**
+ * Writes `<name>.<file> <seq> <pad>` lines 200 at a time, rotating as told; each file generation has its
+ * own sequence, because the order promised is per file (files are read round-robin). Returns the line
+ * count per generation.
+ */
+async function writer(path: string, name: string, o: WriterOpts): Promise<Map<string, number>> {
   let fd = openSync(path, 'a');
-  let rotations = 0;
+  const counts = new Map<string, number>();
+  let gen = 0;
+  let seqInGen = 0;
   let since = 0;
+  const line = (): string => {
+    counts.set(`${name}.${gen}`, seqInGen + 1);
+    return `${name}.${gen} ${seqInGen++} ${PAD}\n`;
+  };
   for (let i = 0; i < o.n; ) {
     let s = '';
-    for (let k = 0; k < 200 && i < o.n; k++, i++, since++) s += `${name} ${i} ${PAD}\n`;
+    for (let k = 0; k < 200 && i < o.n; k++, i++, since++) s += line();
     writeSync(fd, s);
     if (o.mode !== 'none' && since >= o.rotateEvery && i < o.n) {
       since = 0;
-      rotations++;
       if (o.mode === 'rename') {
-        renameSync(path, `${path}.${rotations}`);
+        renameSync(path, `${path}.${gen + 1}`);
         // Like a real app, keep writing to the renamed file for a moment before reopening.
         let t = '';
-        for (let k = 0; k < 50 && i < o.n; k++, i++) t += `${name} ${i} ${PAD}\n`;
+        for (let k = 0; k < 50 && i < o.n; k++, i++) t += line();
         writeSync(fd, t);
         closeSync(fd);
         fd = openSync(path, 'a');
       } else {
         await o.catchUp!(i);
-        copyFileSync(path, `${path}.${rotations}`);
+        copyFileSync(path, `${path}.${gen + 1}`);
         ftruncateSync(fd, 0); // O_APPEND: the next write lands at offset 0
       }
+      gen++;
+      seqInGen = 0;
     }
     // ~100k lines/s per writer; a file lives at least ~30 ms, long enough to be noticed (a file created
     // and renamed away before the collector ever saw it cannot be followed by anyone).
     await new Promise((r) => setTimeout(r, 2));
   }
   closeSync(fd);
-  return rotations;
+  return counts;
 }
 
 const tmp = tempDir('tail');
@@ -68,16 +79,17 @@ describe('tailing files', { timeout: 60_000 }, () => {
     const c = await startCollector(state, ['--path', join(dir, '*.log'), '--batch-max-records', '2000'], sink);
     try {
       const N = 20_000;
-      const rot = await Promise.all([
+      const gens = await Promise.all([
         writer(join(dir, 'a.log'), 'a', { n: N, rotateEvery: 3000, mode: 'rename' }),
         writer(join(dir, 'b.log'), 'b', { n: N, rotateEvery: 3000, mode: 'rename' }),
       ]);
-      assert.deepEqual(rot, [6, 6]);
+      const counts = new Map([...gens[0]!, ...gens[1]!]);
+      assert.equal(counts.size, 14); // six rotations each
       await waitFor('40000 lines', () => sink.records.length >= 2 * N, 20_000).catch((err: Error) => {
-        throw new Error(`${err.message}: ${sink.records.length} lines; ${checkSequences(sink.messages(), ['a', 'b'], N)}; ${JSON.stringify(c.stats)}`);
+        throw new Error(`${err.message}: ${sink.records.length} lines; ${checkSequences(sink.messages(), [...counts.keys()], counts)}; ${JSON.stringify(c.stats)}`);
       });
       await new Promise((r) => setTimeout(r, 300)); // no late duplicates either
-      assert.equal(checkSequences(sink.messages(), ['a', 'b'], N), null);
+      assert.equal(checkSequences(sink.messages(), [...counts.keys()], counts), null);
       assert.equal(c.stats.rotationsRename, 12);
       assert.equal(c.stats.skippedBytesRotateWait + c.stats.skippedBytesVanished, 0);
       // Rotated files are let go once read to their end and quiet.
@@ -97,13 +109,13 @@ describe('tailing files', { timeout: 60_000 }, () => {
       const N = 12_000;
       // copytruncate loses what is written between the copy and the truncate unless the reader is
       // caught up (logrotate documents this); the writer here waits for that, as the test's premise.
-      const rot = await writer(join(dir, 'c.log'), 'c', {
+      const counts = await writer(join(dir, 'c.log'), 'c', {
         n: N, rotateEvery: 2000, mode: 'copytruncate',
         catchUp: (written) => waitFor(`${written} lines`, () => sink.records.length >= written),
       });
-      assert.equal(rot, 5);
+      assert.equal(counts.size, 6); // five truncations
       await waitFor(`${N} lines`, () => sink.records.length >= N);
-      assert.equal(checkSequences(sink.messages(), ['c'], N), null);
+      assert.equal(checkSequences(sink.messages(), [...counts.keys()], counts), null);
       assert.equal(c.stats.rotationsTruncate, 5);
 
       // Truncated and written again, longer than before, between two looks: the fingerprint tells.
