@@ -353,13 +353,18 @@ describe('telemetry', () => {
     }
   });
 
-  test('SIGTERM mid-run: every answered request has its record in the file after exit (flushed on drain)', async () => {
+  test('SIGTERM mid-run: every answered request has its record in the file and at the HTTP sink after exit (flushed on drain)', async () => {
     for (const concurrency of [1, 2]) {
       const file = join(dir, `sigterm-${concurrency}.log`);
+      const collector = new Collector();
+      await collector.start();
       // A long max_delay: the records are only written if the drain flushes the buffers.
       const p = await startProxy({
         config: config(origin.url, `
           - path: ${file}
+            ${JSON_ID}
+            batch: { max_records: 100000, max_delay: 60s }
+          - http: { url: ${collector.url} }
             ${JSON_ID}
             batch: { max_records: 100000, max_delay: 60s }
         `, `concurrency: ${concurrency}\n`),
@@ -371,19 +376,22 @@ describe('telemetry', () => {
         const code = await Promise.race([p.exited, sleep(15_000).then(() => 'timeout')]);
         await client.stop();
         assert.equal(code, 0, `exit code (stderr: ${p.stderr().slice(-500)})`);
-        const ids = idCounts(fileLines(file));
-        const missing = [...client.answered].filter((id) => !ids.has(id));
-        assert.deepEqual(missing, [], `answered requests without a record (concurrency ${concurrency})`);
-        const dup = [...ids].filter(([, n]) => n > 1);
-        assert.deepEqual(dup, [], 'records written twice');
-        // Nothing the client did not send; a record beyond the answered ones is a request whose response broke.
-        const phantom = [...ids.keys()].filter((id) => !client.answered.has(id) && !client.failed.has(id));
-        assert.deepEqual(phantom, []);
-        const broken = [...ids.keys()].filter((id) => client.failed.has(id));
-        assert.deepEqual(broken, [], `requests logged by the proxy whose response the client could not read: ${JSON.stringify(client.errors)}`);
+        for (const [what, lines] of [['file', fileLines(file)], ['http', collector.lines()]] as const) {
+          const ids = idCounts(lines);
+          const missing = [...client.answered].filter((id) => !ids.has(id));
+          assert.deepEqual(missing, [], `${what}: answered requests without a record (concurrency ${concurrency})`);
+          const dup = [...ids].filter(([, n]) => n > 1);
+          assert.deepEqual(dup, [], `${what}: records written twice`);
+          // Nothing the client did not send; a record beyond the answered ones is a request whose response broke.
+          const phantom = [...ids.keys()].filter((id) => !client.answered.has(id) && !client.failed.has(id));
+          assert.deepEqual(phantom, []);
+          const broken = [...ids.keys()].filter((id) => client.failed.has(id));
+          assert.deepEqual(broken, [], `${what}: requests logged by the proxy whose response the client could not read: ${JSON.stringify(client.errors)}`);
+        }
       } finally {
         await client.stop();
         await p.stop();
+        await collector.stop();
       }
     }
   });
