@@ -168,7 +168,9 @@ export class Listener implements ListenerContext {
     const remote = this.front === 'uws'
       ? textDecoder.decode((remoteOf as HttpResponse).getRemoteAddressAsText())
       : (remoteOf as NodeExchange).remoteAddress();
-    this.accessLog!.append(new LocalReplyRecord(method, path, query ?? '', head.headers, remote, status, flag, bytes, route));
+    // Envoy sets x-request-id before routing, so even a 404 NR has one in the log.
+    const headers = head.hasRequestId ? head.headers : [...head.headers, 'x-request-id', randomUUID()];
+    this.accessLog!.append(new LocalReplyRecord(method, path, query ?? '', headers, remote, status, flag, bytes, route));
   }
 
   /**
