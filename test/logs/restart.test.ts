@@ -3,7 +3,7 @@
 // killed with SIGKILL while a writer keeps appending and rotating. After the restart every line is there,
 // and only the unacknowledged batch arrived twice. Then: the sink down for a while, nothing lost.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -155,6 +155,15 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
       await c.stop();
       await http.close();
     }
+  });
+
+  it('CLI: bad usage exits 2 naming the flag; --help exits 0', async () => {
+    const bad = spawnSync(process.execPath, [CLI, 'logs', '--path', '/tmp/x/*.log', '--sink', 'ftp://x', '--state-dir', '/tmp/x'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--sink: expected stdout, file:PATH or http:URL/);
+    const help = spawnSync(process.execPath, [CLI, 'logs', '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--kubernetes/);
   });
 
   it('capture sink sanity: stop() delivers what was read and writes the last checkpoint', async () => {

@@ -1,7 +1,7 @@
 // Tailing real files: appends at a high rate while files rotate by rename and by copytruncate, deletes,
 // truncate-and-rewrite, long lines, multiline, --read-from and a restart from the checkpoint.
 import assert from 'node:assert/strict';
-import { appendFileSync, closeSync, copyFileSync, ftruncateSync, openSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, copyFileSync, ftruncateSync, openSync, readdirSync, readlinkSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CaptureSink, checkSequences, startCollector, tempDir, waitFor } from './helpers.js';
@@ -195,6 +195,27 @@ describe('tailing files', { timeout: 60_000 }, () => {
       appendFileSync(p, 'e'.repeat(1000) + '\nf\n');
       await waitFor('6 records', () => sink.records.length >= 6);
       assert.deepEqual(sink.messages().slice(4), ['e'.repeat(100), 'f']);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('globs with ** and an exclude; a file created later in a new subdirectory is found', async () => {
+    const { dir, state } = fresh();
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    writeFileSync(join(dir, 'top.log'), 'top\n');
+    writeFileSync(join(dir, 'a', 'b', 'deep.log'), 'deep\n');
+    writeFileSync(join(dir, 'a', 'skip.log'), 'skip\n');
+    writeFileSync(join(dir, 'a', 'b', 'other.txt'), 'other\n');
+    const sink = new CaptureSink();
+    const c = await startCollector(state, ['--path', join(dir, '**', '*.log'), '--exclude', join(dir, '**', 'skip.log')], sink);
+    try {
+      await waitFor('2 lines', () => sink.records.length >= 2);
+      mkdirSync(join(dir, 'a', 'c'));
+      writeFileSync(join(dir, 'a', 'c', 'new.log'), 'new\n');
+      await waitFor('3 lines', () => sink.records.length >= 3);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(sink.messages().sort(), ['deep', 'new', 'top']);
     } finally {
       await c.stop();
     }
