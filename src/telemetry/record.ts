@@ -69,3 +69,6 @@ export interface RecordBatch {
   /** Response headers captured for RESP(...) operators, after the request headers. */
   respHeaders: string[];
 }
+
+/** BroadcastChannel on which the shipper tells the log-ship pool that the process is exiting. */
+export const CLOSE_CHANNEL = 'pillion.log-ship.close';

@@ -17,7 +17,7 @@ import { Piscina } from 'piscina';
 import type { Config } from '../config/types.js';
 import { log } from '../util/log.js';
 import type { AccessLogConfig } from './config.js';
-import { Num, NUM_COLS, type RecordBatch } from './record.js';
+import { CLOSE_CHANNEL, Num, NUM_COLS, type RecordBatch } from './record.js';
 import type { DrainTask, ShipResult, ShipTask } from '../workers/log-ship.worker.js';
 
 /** Stat slots the shipper counts into (main thread). */
@@ -196,6 +196,24 @@ export class Shipper {
     }
   }
 
+  /** Exit is near: abort the pool's posts (their batches go to the spool) and spool what waits. */
+  private spill(): void {
+    const ch = new BroadcastChannel(CLOSE_CHANNEL);
+    ch.postMessage('close');
+    ch.close();
+    for (const sinks of this.sinks.values()) {
+      for (const st of sinks) {
+        if (st.spool === null || st.waiting.length === 0) continue;
+        const waiting = st.waiting;
+        st.waiting = [];
+        for (const p of waiting) {
+          p.task.spoolOnly = true;
+          this.run(st, p);
+        }
+      }
+    }
+  }
+
   /**
    * Drain: waits for every batch in flight and every batch waiting for a post (bounded), then stops.
    * What a sink has not taken by then is lost with a warning (the process is exiting: no stat to read).
@@ -203,8 +221,18 @@ export class Shipper {
   async close(timeoutMs: number): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     const deadline = Date.now() + timeoutMs;
+    // A healthy sink takes the last batches within the grace time. Past it, posts still waiting on a
+    // sink are aborted and batches still queued are written straight to the spool, so that a sink that
+    // hangs at exit costs neither the records (when there is a spool) nor the whole timeout.
+    const grace = Date.now() + Math.min(2000, timeoutMs / 2);
+    let spilled = false;
     while (this.inFlight.size > 0 && Date.now() < deadline) {
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now())))]);
+      const until = spilled ? deadline : grace;
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, Math.max(1, until - Date.now())))]);
+      if (!spilled && Date.now() >= grace && this.inFlight.size > 0) {
+        spilled = true;
+        this.spill();
+      }
     }
     let waiting = 0;
     for (const sinks of this.sinks.values()) for (const st of sinks) for (const p of st.waiting) waiting += p.rows;

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { compileJson, compileText } from '../telemetry/format.js';
-import { Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
+import { CLOSE_CHANNEL, Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
 
 export interface ShipTask {
   op: 'ship';
@@ -97,16 +97,29 @@ interface PostResult {
   error?: string;
 }
 
+// The shipper's close(): posts still waiting on a sink at exit are aborted, so that their batches go
+// to the spool instead of being lost with the process.
+const posting = new Set<AbortController>();
+let closing = false;
+const closeChannel = new BroadcastChannel(CLOSE_CHANNEL);
+closeChannel.onmessage = () => {
+  closing = true;
+  for (const ac of posting) ac.abort(new Error('proxy exiting'));
+};
+(closeChannel as unknown as { unref(): void }).unref();
+
 async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<PostResult> {
   const h = sink.http!;
   let error = '';
-  for (let attempt = 1; attempt <= sink.retry_max_attempts; attempt++) {
+  for (let attempt = 1; attempt <= sink.retry_max_attempts && !closing; attempt++) {
+    const ac = new AbortController();
+    posting.add(ac);
     try {
       const res = await fetch(h.url, {
         method: 'POST',
         body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
         headers: { ...h.headers, 'content-type': type, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
-        signal: AbortSignal.timeout(h.timeout_ms),
+        signal: AbortSignal.any([ac.signal, AbortSignal.timeout(h.timeout_ms)]),
       });
       await res.arrayBuffer();
       if (res.ok) {
@@ -122,9 +135,12 @@ async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<
       }
     } catch (err) {
       error = (err as Error).message;
+    } finally {
+      posting.delete(ac);
     }
-    if (attempt < sink.retry_max_attempts) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
+    if (attempt < sink.retry_max_attempts && !closing) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
   }
+  if (closing) error ||= 'proxy exiting';
   downUntil.set(h.url, Date.now() + 2000);
   return { ok: false, refused: false, attempts: sink.retry_max_attempts, error };
 }

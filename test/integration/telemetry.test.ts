@@ -396,6 +396,61 @@ describe('telemetry', () => {
     }
   });
 
+  test('SIGTERM while the HTTP sink hangs: the pending batches go to the spool, and the next start delivers every answered request once', async () => {
+    const held: import('node:http').ServerResponse[] = [];
+    const hang = createServer((_req, res) => { held.push(res); });
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+    const port = (hang.address() as AddressInfo).port;
+    const spool = join(dir, 'spool-sigterm');
+    const cfg = config(origin.url, `
+      - http: { url: http://127.0.0.1:${port}/ingest, timeout: 60s }
+        ${JSON_ID}
+        batch: { max_records: 50, max_delay: 20ms }
+        spool: { dir: ${spool} }
+    `);
+    const collector = new Collector();
+    try {
+      const p = await startProxy({ config: cfg });
+      const client = new IdClient(p.port, 8, '/');
+      try {
+        await waitFor('some load', () => client.answered.size > 500, 10_000);
+        const t0 = Date.now();
+        p.signal('SIGTERM');
+        const code = await Promise.race([p.exited, sleep(20_000).then(() => 'timeout')]);
+        await client.stop();
+        assert.equal(code, 0, `exit code (stderr: ${p.stderr().slice(-500)})`);
+        // The posts would hang for 60 s: the exit did not wait for them.
+        assert.ok(Date.now() - t0 < 10_000, `exit took ${Date.now() - t0} ms`);
+        assert.ok(held.length > 0, 'posts were hanging at the sink');
+      } finally {
+        await client.stop();
+        await p.stop();
+      }
+      for (const res of held) res.destroy();
+      hang.closeAllConnections();
+      await new Promise<void>((r) => hang.close(() => r()));
+      // The sink is back (on the same port) and the proxy starts again: the spool is shipped.
+      await collector.start(port);
+      const p2 = await startProxy({ config: cfg });
+      try {
+        await waitFor(`${client.answered.size} records delivered (have ${collector.lines().length})`, () => collector.lines().length >= client.answered.size, 15_000);
+        await sleep(300);
+        const ids = idCounts(collector.lines());
+        const missing = [...client.answered].filter((id) => !ids.has(id));
+        assert.deepEqual(missing, [], 'answered requests whose record was lost at exit');
+        assert.deepEqual([...ids].filter(([, n]) => n > 1), [], 'delivered twice');
+        assert.deepEqual([...ids.keys()].filter((id) => !client.answered.has(id) && !client.failed.has(id)), []);
+      } finally {
+        await p2.stop();
+      }
+    } finally {
+      for (const res of held) res.destroy();
+      hang.closeAllConnections();
+      hang.close();
+      await collector.stop();
+    }
+  });
+
   test('histograms against a known latency distribution (origin sleeps 20 ms and 80 ms, 60/40; two workers merged); promtool check metrics', async () => {
     const N = 400;
     const file = join(dir, 'latency.log');
