@@ -2,12 +2,17 @@
 // has the properties that issue 9 lists: probes on the admin port, resources sized from measurements,
 // a grace period longer than the drain, native-sidecar and legacy ordering, the Service on the proxy
 // port, the agent's host mounts; the kustomizations tie every manifest together; compose and the
-// manifests run the same image and the README's config.
+// manifests run the same image and the README's config. The sync sidecars of issue 10 (deploy/sync/)
+// get the same treatment for their status port, and their flags are checked against the CLI.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
+import { parseFlags } from '../../src/sync/common/cli-args.js';
+import { CONFIG_SYNC_FLAGS } from '../../src/sync/config-sync-main.js';
+import { FILE_SYNC_FLAGS } from '../../src/sync/file-sync-main.js';
 import { k8sErrors, listRepo, loadYamlDocs, podSpecOf, readRepo, ROOT, seconds, type Obj } from './helpers.js';
 
 const VERSION = (JSON.parse(readRepo('package.json')) as { version: string }).version;
@@ -52,23 +57,47 @@ function pillionContainers(mode: string): PillionContainer[] {
   return out;
 }
 
+/** The argument after a flag in a container's args, or undefined. */
+function flagValue(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+
 /** The pillion config a proxy container runs: the file it names (from its ConfigMap) or the default. */
 function configFileOf(p: PillionContainer): string | null {
   const args = p.c.args as string[];
   const i = args.indexOf('--config');
   if (i < 0) return null;
-  const mountDir = dirname(args[i + 1]!);
-  const mount = (p.c.volumeMounts as Obj[]).find((m) => m.mountPath === mountDir)!;
+  let container = p.c;
+  let path = args[i + 1]!;
+  let mountDir = dirname(path);
+  let mount = (container.volumeMounts as Obj[]).find((m) => m.mountPath === mountDir)!;
   assert.ok(mount, `${p.file}: a volume is mounted at ${mountDir}`);
-  const vol = (p.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
+  let vol = (p.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
+  // The config may be an emptyDir that a config-sync sidecar fills from a ConfigMap
+  // (deploy/sync/config-sync-configmap.yaml): then the config the proxy runs is that ConfigMap's key,
+  // so follow config-sync's --configmap-dir and --key back to it. Any other emptyDir still fails below.
+  if (vol.emptyDir) {
+    const sync = [...(p.spec.initContainers ?? [])].find((c: Obj) => String(c.image).startsWith('pillion:') &&
+      (c.args as string[])[0] === 'config-sync' && flagValue(c.args as string[], '--dest') === path) as Obj | undefined;
+    const dir = sync && flagValue(sync.args as string[], '--configmap-dir');
+    if (sync && dir !== undefined) {
+      container = sync;
+      path = `${dir}/${flagValue(sync.args as string[], '--key')}`;
+      mountDir = dir;
+      mount = (container.volumeMounts as Obj[]).find((m) => m.mountPath === mountDir)!;
+      assert.ok(mount, `${p.file}: config-sync mounts ${mountDir}`);
+      vol = (p.spec.volumes as Obj[]).find((v) => v.name === mount.name)!;
+    }
+  }
   const cmName = vol.configMap?.name as string;
-  assert.ok(cmName, `${p.file}: ${mountDir} is a ConfigMap volume`);
+  assert.ok(cmName, `${p.file}: ${mountDir} is a ConfigMap volume (or an emptyDir config-sync fills from one)`);
   // the ConfigMap comes from a configMapGenerator in the kustomization beside the manifest
   const kdir = dirname(p.file);
   const k = parsed.get(`${kdir}/kustomization.yaml`)![0]!;
   const gen = (k.configMapGenerator as Obj[]).find((g) => g.name === cmName)!;
   assert.ok(gen, `${kdir}/kustomization.yaml generates ConfigMap ${cmName}`);
-  const key = posix.basename(args[i + 1]!);
+  const key = posix.basename(path);
   const entry = (gen.files as string[]).map((f) => (f.includes('=') ? f.split('=') : [posix.basename(f), f]))
     .find(([k2]) => k2 === key);
   assert.ok(entry, `ConfigMap ${cmName} has the key ${key}`);
@@ -204,7 +233,7 @@ test('every pillion config in deploy/ passes `pillion proxy --check`', (t) => {
 
 test('proxy sidecars: probes on the admin port, admin reachable by the kubelet, proxy and admin ports named', () => {
   const sidecars = pillionContainers('proxy');
-  assert.equal(sidecars.length, 4, 'web, web-legacy, frontend, backend');
+  assert.equal(sidecars.length, 5, 'web, web-legacy, frontend, backend, web-synced');
   for (const p of sidecars) {
     const where = `${p.file} ${p.c.name}`;
     const args = p.c.args as string[];
@@ -272,7 +301,7 @@ test('terminationGracePeriodSeconds is longer than the app preStop, pillion preS
 
 test('native sidecar: an init container with restartPolicy Always, before the app', () => {
   const natives = pillionContainers('proxy').filter((p) => p.native);
-  assert.equal(natives.length, 3);
+  assert.equal(natives.length, 4);
   for (const p of natives) {
     assert.equal(p.c.restartPolicy, 'Always', p.file);
     assert.ok(p.c.startupProbe, `${p.file}: the app waits for the startup probe`);
@@ -292,18 +321,28 @@ test('legacy sidecar: first container, postStart waits for /ready, preStop waits
 
 test('Services point at the proxy port, never at the app', () => {
   const services = objects.filter((o) => o.obj.kind === 'Service' && o.obj.metadata.name !== 'pillion-agent');
-  assert.equal(services.length, 4);
+  let checked = 0;
   for (const { file, obj } of services) {
     const sel = obj.spec.selector as Record<string, string>;
-    const workload = objects.find((o) => o.obj.kind === 'Deployment' &&
+    const workload = objects.find((o) => podSpecOf(o.obj) !== null && o.obj.spec.template &&
       Object.entries(sel).every(([k, v]) => o.obj.spec.template.metadata.labels[k] === v));
-    assert.ok(workload, `${file}: the Service selects a Deployment`);
+    assert.ok(workload, `${file}: the Service selects a workload`);
     const spec = podSpecOf(workload.obj)!;
-    const pillion = [...(spec.initContainers ?? []), ...spec.containers].find((c: Obj) => String(c.image).startsWith('pillion'));
+    // The rule is about pods with a pillion proxy. A pod with only a sync sidecar (file-sync's
+    // StatefulSet and its headless Service) has no proxy port: its Service targets the app.
+    const pillion = [...(spec.initContainers ?? []), ...spec.containers]
+      .find((c: Obj) => String(c.image).startsWith('pillion') && (c.args as string[])[0] === 'proxy');
+    if (!pillion) {
+      assert.ok([...(spec.initContainers ?? []), ...spec.containers].some((c: Obj) => /^(config|file)-sync$/.test((c.args as string[] | undefined)?.[0] ?? '')),
+        `${file}: a pod without a proxy is a sync example`);
+      continue;
+    }
+    checked++;
     for (const port of obj.spec.ports as Obj[]) {
       assert.equal(portNumber(pillion, port.targetPort), 15001, `${file}: targetPort ${port.targetPort} is pillion's 15001`);
     }
   }
+  assert.equal(checked, 5, 'web, web-legacy, frontend, backend, web-synced');
 });
 
 test('sidecars share an emptyDir for logs; security contexts are non-root and read-only', () => {
@@ -407,13 +446,126 @@ test('every pod with an admin port open to the network has a NetworkPolicy that 
   }
 });
 
+test('sync sidecars (deploy/sync/): native, real flags, probes on the status port, resources, security, NetworkPolicy, grace period', () => {
+  const syncs = [...pillionContainers('config-sync'), ...pillionContainers('file-sync')];
+  assert.deepEqual(syncs.map((p) => `${p.workload.metadata.name}/${p.c.name}`).sort(),
+    ['notes/file-sync', 'shop/config-sync', 'web-synced/pillion-config-sync']);
+  const help = {
+    'config-sync': spawnSync(process.execPath, [CLI, 'config-sync', '--help'], { encoding: 'utf8' }).stdout,
+    'file-sync': spawnSync(process.execPath, [CLI, 'file-sync', '--help'], { encoding: 'utf8' }).stdout,
+  };
+  const policies = objects.filter((o) => o.obj.kind === 'NetworkPolicy').map((o) => o.obj);
+  for (const p of syncs) {
+    const where = `${p.file} ${p.c.name}`;
+    const args = p.c.args as string[];
+    const mode = args[0] as 'config-sync' | 'file-sync';
+    // the flags exist in this build, as its --help lists them and as its parser takes them
+    for (const a of args.slice(1).filter((x) => x.startsWith('--'))) assert.ok(help[mode].includes(`  ${a.split('=')[0]} `), `${where}: ${mode} --help lists ${a}`);
+    assert.doesNotThrow(() => parseFlags(args.slice(1), mode === 'config-sync' ? CONFIG_SYNC_FLAGS : FILE_SYNC_FLAGS), where);
+    // a native sidecar: it starts before the app and stops after it
+    assert.ok(p.native, `${where}: an init container`);
+    assert.equal(p.c.restartPolicy, 'Always', where);
+    // the status endpoint listens where the kubelet can reach it, on a named port the probes use
+    const addr = flagValue(args, '--status-addr') ?? (mode === 'config-sync' ? '0.0.0.0:15020' : '0.0.0.0:15021');
+    const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+    assert.equal(host, '0.0.0.0', `${where}: the kubelet probes from the node`);
+    assert.equal(p.c.ports.find((x: Obj) => x.containerPort === port)?.name, 'sync-status', where);
+    assert.equal(p.c.livenessProbe?.httpGet?.path, '/healthz', `${where}: liveness`);
+    assert.equal(portNumber(p.c, p.c.livenessProbe.httpGet.port), port, `${where}: liveness on the status port`);
+    if (mode === 'config-sync') {
+      // the app (or the next sidecar) starts only after the first good sync: /ready in the startupProbe
+      assert.equal(p.c.startupProbe?.httpGet?.path, '/ready', `${where}: startupProbe holds the app until the config exists`);
+      assert.equal(portNumber(p.c, p.c.startupProbe.httpGet.port), port, where);
+      assert.ok(p.c.startupProbe.periodSeconds * p.c.startupProbe.failureThreshold >= 30, `${where}: startup window`);
+      // the destination is an emptyDir the sidecar writes and another container reads
+      const dest = flagValue(args, '--dest')!;
+      const m = (p.c.volumeMounts as Obj[]).find((x) => x.mountPath === dirname(dest))!;
+      assert.ok(m && !m.readOnly, `${where}: ${dirname(dest)} is mounted writable`);
+      assert.ok((p.spec.volumes as Obj[]).find((v) => v.name === m.name)?.emptyDir, `${where}: ${dirname(dest)} is an emptyDir`);
+      const readers = [...(p.spec.initContainers ?? []), ...p.spec.containers].filter((c: Obj) => c !== p.c &&
+        (c.volumeMounts as Obj[] | undefined)?.some((x) => x.name === m.name && x.readOnly === true));
+      assert.ok(readers.length >= 1, `${where}: another container reads ${dirname(dest)} read-only`);
+      if (args.includes('--signal-process-name')) assert.equal(p.spec.shareProcessNamespace, true, `${where}: signalling by name needs one process namespace`);
+    } else {
+      // a native sidecar's readiness counts towards the pod's: the backup must not keep the app out of its Service
+      assert.equal(p.c.readinessProbe, undefined, `${where}: no readinessProbe`);
+      assert.equal(p.c.startupProbe, undefined, `${where}: no startupProbe (the app does not wait for the backup)`);
+      const src = (p.c.volumeMounts as Obj[]).find((x) => x.mountPath === flagValue(args, '--source'))!;
+      assert.equal(src?.readOnly, true, `${where}: the source is mounted read-only`);
+    }
+    // resources: measured peak RSS about 60 MiB (config-sync 57, file-sync 60 over 2000 files)
+    const r = p.c.resources as Obj;
+    for (const k of ['cpu', 'memory']) {
+      assert.ok(r.requests?.[k] !== undefined && r.limits?.[k] !== undefined, `${where}: requests and limits for ${k}`);
+      assert.ok(quantity(r.requests[k]) <= quantity(r.limits[k]), `${where}: ${k} request <= limit`);
+    }
+    assert.ok(quantity(r.limits.memory) >= 1.5 * 61 * 1024 ** 2, `${where}: memory limit above the measured peak`);
+    const sc = p.c.securityContext as Obj;
+    assert.equal(sc.runAsNonRoot, true, where);
+    assert.equal(sc.readOnlyRootFilesystem, true, where);
+    assert.equal(sc.allowPrivilegeEscalation, false, where);
+    assert.deepEqual(sc.capabilities.drop, ['ALL'], where);
+    // the status port (it serves /metrics) is open only to monitoring
+    const labels = p.workload.spec.template.metadata.labels as Record<string, string>;
+    const pol = policies.find((n) => Object.entries(n.spec.podSelector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v));
+    assert.ok(pol, `${where}: a NetworkPolicy selects the pods`);
+    const rules = pol.spec.ingress as Obj[];
+    assert.ok(!rules.filter((x) => x.from === undefined).some((x) => x.ports.some((y: Obj) => y.port === port)), `${where}: status port not open to all`);
+    const rule = rules.find((x) => x.ports.some((y: Obj) => y.port === port))!;
+    assert.ok(rule?.from?.length > 0, `${where}: the status port has a from`);
+    for (const f of rule.from as Obj[]) assert.equal(f.podSelector.matchLabels['app.kubernetes.io/component'], 'monitoring', where);
+    // termination: the app's preStop, then the sidecar's last round (config-sync: the source request
+    // and the reload request, --timeout each; file-sync: a final round, given at least 30 s)
+    let preStop = 0;
+    for (const c of p.spec.containers as Obj[]) preStop = Math.max(preStop, (c.lifecycle?.preStop?.sleep?.seconds as number | undefined) ?? 0);
+    const timeout = seconds(flagValue(args, '--timeout') ?? '10s');
+    const last = mode === 'file-sync' ? 30 : (args.includes('--url') ? timeout : 0) + (args.includes('--reload-url') ? timeout : 0);
+    const grace = p.spec.terminationGracePeriodSeconds as number | undefined;
+    assert.ok(grace !== undefined && grace > preStop + last, `${where}: terminationGracePeriodSeconds ${grace} > ${preStop} + ${last}`);
+  }
+});
+
+test('sync examples run: the shop schema compiles and refuses a bad config; the ConfigMap example syncs its pillion.yaml', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pillion-deploy-sync-'));
+  try {
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, 'config-sync', ...args, '--once', '--status-addr', 'off'], { encoding: 'utf8', timeout: 20_000 });
+    // deploy/sync/config-sync-http.yaml: --schema with the file its ConfigMap is generated from
+    const schema = join(ROOT, 'deploy/sync/shop-app.schema.json');
+    writeFileSync(join(dir, 'good.json'), JSON.stringify({ listen: ':8080', database: { url: 'postgres://db/shop', pool: 4 } }));
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ listen: ':8080', database: { pool: 0 } }));
+    const good = run('--file', join(dir, 'good.json'), '--dest', join(dir, 'out/app.json'), '--schema', schema);
+    assert.equal(good.status, 0, good.stderr);
+    const bad = run('--file', join(dir, 'bad.json'), '--dest', join(dir, 'out/app.json'), '--schema', schema);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.equal(readFileSync(join(dir, 'out/app.json'), 'utf8'), readFileSync(join(dir, 'good.json'), 'utf8'), 'the last good config stays');
+    // deploy/sync/config-sync-configmap.yaml: its args, with the mounts moved into a ConfigMap volume
+    // laid out as the kubelet does (..data -> ..<timestamp>/pillion.yaml) and an emptyDir
+    const [p] = pillionContainers('config-sync').filter((x) => x.workload.metadata.name === 'web-synced');
+    const args = (p!.c.args as string[]).slice(1);
+    const src = flagValue(args, '--configmap-dir')!;
+    const dest = flagValue(args, '--dest')!;
+    const cm = join(dir, 'cm');
+    mkdirSync(join(cm, '..2026_11_26_18_00_00.000000001'), { recursive: true });
+    writeFileSync(join(cm, '..2026_11_26_18_00_00.000000001', 'pillion.yaml'), readRepo('deploy/sync/web-synced-pillion.yaml'));
+    symlinkSync('..2026_11_26_18_00_00.000000001', join(cm, '..data'));
+    symlinkSync('..data/pillion.yaml', join(cm, 'pillion.yaml'));
+    const moved = args.filter((a, i) => !['--status-addr', '--interval'].includes(a) && !['--status-addr', '--interval'].includes(args[i - 1]!))
+      .map((a) => (a === src ? cm : a === dest ? join(dir, 'etc-pillion/pillion.yaml') : a));
+    const r = run(...moved);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(dir, 'etc-pillion/pillion.yaml'), 'utf8'), readRepo('deploy/sync/web-synced-pillion.yaml'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const hasKubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
 
 test('kubectl kustomize deploy/ builds; every rendered object validates; every ConfigMap a pod mounts is rendered', { skip: !hasKubectl && 'no kubectl (kustomize) on this machine' }, () => {
   const r = spawnSync('kubectl', ['kustomize', join(ROOT, 'deploy')], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   const rendered = loadYamlDocs(r.stdout);
-  assert.equal(rendered.length, objects.length + 5, 'the manifests plus 5 generated ConfigMaps');
+  assert.equal(rendered.length, objects.length + 7, 'the manifests plus 7 generated ConfigMaps');
   for (const o of rendered) {
     assert.deepEqual(k8sErrors(o), [], `${o.kind}/${o.metadata.name}`);
     if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'pillion', `${o.kind}/${o.metadata.name} in the namespace`);
@@ -422,6 +574,9 @@ test('kubectl kustomize deploy/ builds; every rendered object validates; every C
   assert.equal(configMaps.get('web-pillion')!.data['pillion.yaml'], readRepo('deploy/sidecar/pillion.yaml'));
   assert.equal(configMaps.get('frontend-pillion')!.data['pillion.yaml'], readRepo('deploy/mesh/frontend-pillion.yaml'));
   assert.equal(configMaps.get('backend-nginx')!.data['default.conf'], readRepo('deploy/mesh/backend-nginx.conf'));
+  assert.equal(configMaps.get('web-synced-pillion')!.data['pillion.yaml'], readRepo('deploy/sync/web-synced-pillion.yaml'));
+  const schema = [...configMaps.values()].find((o) => /^shop-config-schema-[a-z0-9]+$/.test(o.metadata.name))!;
+  assert.equal(schema.data['app.schema.json'], readRepo('deploy/sync/shop-app.schema.json'), 'shop-config-schema, with a hash suffix');
   const secrets = new Set<string>();
   for (const o of rendered) {
     const spec = podSpecOf(o);
@@ -433,9 +588,10 @@ test('kubectl kustomize deploy/ builds; every rendered object validates; every C
       if (String(c.image).startsWith('pillion')) assert.equal(c.image, IMAGE, 'the images: entry keeps the tag');
     }
   }
-  // the only objects not rendered: the mesh Secrets, made by make-certs.sh (no keys in the repository)
-  assert.deepEqual([...secrets].sort(), ['backend-tls', 'frontend-tls']);
-  for (const dir of ['sidecar', 'sidecar-legacy', 'mesh', 'node']) {
+  // the only objects not rendered: the mesh Secrets, made by make-certs.sh, and config-sync's token
+  // for the config centre (deploy/sync/config-sync-http.yaml): no keys in the repository
+  assert.deepEqual([...secrets].sort(), ['backend-tls', 'frontend-tls', 'shop-config-token']);
+  for (const dir of ['sidecar', 'sidecar-legacy', 'mesh', 'node', 'sync']) {
     const one = spawnSync('kubectl', ['kustomize', join(ROOT, 'deploy', dir)], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(one.status, 0, `deploy/${dir}: ${one.stderr}`);
   }

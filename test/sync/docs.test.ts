@@ -1,8 +1,9 @@
-// docs/sync.md must not drift from the code: every Kubernetes example parses as YAML, and every
-// config-sync / file-sync invocation in it (YAML args and shell lines) uses only real flags.
+// docs/sync.md must not drift from the code: its Kubernetes examples are the files in deploy/sync/
+// (linked, not copied), and every config-sync / file-sync invocation in them and in the shell
+// examples uses only real flags.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { parseFlags } from '../../src/sync/common/cli-args.js';
@@ -25,18 +26,27 @@ function checkArgs(args: string[], where: string): void {
   assert.doesNotThrow(() => parseFlags(args.slice(1), SPECS[mode]), `${where}: ${args.join(' ')}`);
 }
 
-test('every YAML example parses and its sync containers use real flags', () => {
-  const yamlBlocks = blocks('yaml');
-  assert.ok(yamlBlocks.length >= 3, 'manifests for config-sync (2) and file-sync (1)');
+test('the Kubernetes examples are the files in deploy/sync/ (linked, not copied), and their sync containers use real flags', () => {
+  // one source of truth: docs/sync.md links the manifests in deploy/sync/ (validated by
+  // test/deploy/manifests.test.ts) instead of carrying copies that could drift from them
+  for (const text of blocks('yaml')) assert.doesNotMatch(text, /^apiVersion:/m, 'no Kubernetes manifest copied into docs/sync.md');
+  const files = [...new Set(DOC.match(/deploy\/sync\/[\w.-]+\.yaml/g) ?? [])];
+  for (const f of ['config-sync-http.yaml', 'config-sync-configmap.yaml', 'file-sync-backup.yaml']) {
+    assert.ok(files.includes(`deploy/sync/${f}`), `docs/sync.md links deploy/sync/${f}`);
+  }
+  for (const link of DOC.match(/\]\(\.\.\/deploy\/[^)]*\)/g) ?? []) {
+    assert.ok(existsSync(fileURLToPath(new URL(`../../../docs/${link.slice(2, -1)}`, import.meta.url))), `${link} exists`);
+  }
   let containers = 0;
-  for (const text of yamlBlocks) {
+  for (const f of files) {
+    const text = readFileSync(fileURLToPath(new URL(`../../../${f}`, import.meta.url)), 'utf8');
     for (const d of parseAllDocuments(text)) {
-      assert.deepEqual(d.errors, []);
-      const spec = (d.toJS() as { spec?: { template?: { spec?: unknown } } }).spec;
-      const pod = (spec?.template?.spec ?? spec) as { initContainers?: Array<{ args?: string[] }>; containers?: Array<{ args?: string[] }> };
+      assert.deepEqual(d.errors, [], f);
+      const spec = (d.toJS() as { spec?: { template?: { spec?: unknown } } } | null)?.spec;
+      const pod = (spec?.template?.spec ?? spec ?? {}) as { initContainers?: Array<{ args?: string[] }>; containers?: Array<{ args?: string[] }> };
       for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
         if (c.args !== undefined && (c.args[0] === 'config-sync' || c.args[0] === 'file-sync')) {
-          checkArgs(c.args.map(String), 'yaml');
+          checkArgs(c.args.map(String), f);
           containers++;
         }
       }
