@@ -1,6 +1,5 @@
-// `pillion uninject`: the same as `pillion inject --uninject`, for a MODES line of its own in cli.ts
-// (issue 9 names both commands): `uninject: { summary: 'remove what pillion inject added',
-// load: () => import('./inject/uninject-main.js') },`.
+// `pillion uninject`: the same as `pillion inject --uninject`, with a mode of its own in cli.ts
+// (issue 9 names both commands).
 import { main as injectMain } from './main.js';
 
 export async function main(argv: string[]): Promise<number> {
