@@ -9,7 +9,7 @@
 // reading stops and the files are the buffer. A restart resumes from the last acknowledged offsets, so
 // at most the batch that was in flight is shipped twice. All file state is touched under one lock
 // (`exclusive`), so the prefetch, the rescan timer and watch events never race on a descriptor.
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { CheckpointStore, FINGERPRINT_BYTES, type Checkpoint } from './checkpoint.js';
@@ -747,7 +747,17 @@ export class Collector {
 
   /** A closed file renamed within its directory (rotation) is found again by inode. */
   private async reopenMoved(f: TrackedFile): Promise<boolean> {
-    const p = await this.findInode(dirname(f.path), f.dev, f.ino);
+    let p = await this.findInode(dirname(f.path), f.dev, f.ino);
+    if (p === null) {
+      // A symlinked log (Docker's pods-dir links): the rotated file sits beside the link's target.
+      let real: string | null = null;
+      try {
+        real = await realpath(f.path);
+      } catch (err) {
+        log.debug('no link target to look beside', { path: f.path, err });
+      }
+      if (real !== null && dirname(real) !== dirname(f.path)) p = await this.findInode(dirname(real), f.dev, f.ino);
+    }
     if (p === null) return false;
     f.path = p;
     return this.openFile(f);

@@ -1,10 +1,10 @@
 // `--kubernetes`: the kubelet's pods directory with CRI and Docker json-file logs, labels from the path,
 // partial lines joined up to F (and cut at the bound), through the real HTTP sink (NDJSON, gzip).
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startCollector, startHttpSink, tempDir, waitFor } from './helpers.js';
+import { CaptureSink, startCollector, startHttpSink, tempDir, waitFor } from './helpers.js';
 import { createSink } from '../../src/logs/sink.js';
 import { parseFlags } from '../../src/logs/flags.js';
 
@@ -71,6 +71,33 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
     } finally {
       await c.stop();
       await http.close();
+    }
+  });
+
+  it('Docker layout: a symlinked log closed while idle, then rotated by dockerd, is found beside the target', async () => {
+    const pods = join(tmp.dir, 'pods2');
+    const containers = join(tmp.dir, 'containers', 'abc123');
+    const link = join(pods, 'ns_web-1_u-9', 'web');
+    mkdirSync(link, { recursive: true });
+    mkdirSync(containers, { recursive: true });
+    const target = join(containers, 'abc123-json.log');
+    const line = (m: string): string => JSON.stringify({ log: `${m}\n`, stream: 'stdout', time: '2024-05-01T10:00:00Z' }) + '\n';
+    writeFileSync(target, line('d0'));
+    symlinkSync(target, join(link, '0.log'));
+    const state = join(tmp.dir, 'state2');
+    const sink = new CaptureSink();
+    const c = await startCollector(state, ['--kubernetes', '--pods-dir', pods, '--idle-close', '100ms', '--rescan-interval', '1s'], sink);
+    try {
+      await waitFor('d0', () => sink.records.length >= 1);
+      await waitFor('idle close', () => c.gauges().filesOpen === 0, 5000);
+      appendFileSync(target, line('d1'));
+      renameSync(target, `${target}.1`);
+      writeFileSync(target, line('d2'));
+      await waitFor('d1 and d2', () => sink.records.length >= 3, 5000);
+      assert.deepEqual(sink.messages().sort(), ['d0', 'd1', 'd2']);
+      assert.equal(c.stats.skippedBytesVanished, 0);
+    } finally {
+      await c.stop();
     }
   });
 });
