@@ -250,8 +250,12 @@ export class Collector {
         if (this.stats.batchesFailed === 1 || this.stats.batchesFailed % 20 === 0) {
           log.warn('sink failed; retrying (reading is paused)', { error: r.error, failures: this.stats.batchesFailed });
         }
-        if (this.stopping && Date.now() + backoff >= this.stopDeadline) return false;
-        await new Promise((res) => setTimeout(res, backoff * (0.5 + Math.random() / 2)));
+        // Jittered backoff, cut short by a stop (SIGTERM must not sit out a 5 s pause).
+        const until = Date.now() + backoff * (0.5 + Math.random() / 2);
+        while (Date.now() < until) {
+          if (this.stopping && Date.now() + 100 >= this.stopDeadline) return false;
+          await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
+        }
         backoff = Math.min(backoff * 2, 5000);
       }
     } finally {
