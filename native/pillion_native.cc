@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,6 +252,10 @@ bool MoveDir(Pump* p, Conn* c, Dir& d, bool* moved) {
     }
     if (n == 0) {
       d.eof = true;
+      // The downstream is done while the upstream has not taken all its bytes yet (still queued in
+      // the socket): Envoy's upstream_flush. The RDHUP check in Loop catches bytes still in the pipe.
+      int queued = 0;
+      if (&d == &c->ab && ioctl(d.to, SIOCOUTQ, &queued) == 0 && queued > 0) c->flushed = true;
       continue;
     }
     if (errno == EINTR) continue;

@@ -39,10 +39,17 @@ export class L4Plane implements Plane {
     const clusters = new Map<string, TcpCluster>();
     for (const c of config.tcp_clusters ?? []) clusters.set(c.name, TcpCluster.fromConfig(c, this.registry));
     const next = new Map<string, TcpProxyListener>();
+    // Kept listeners take their new config only once every new listener is up: a refused reload
+    // changes nothing.
+    const updates: (() => void)[] = [];
     for (const lc of lcs) {
       const old = this.listeners.get(lc.name);
       if (old !== undefined && old.config.address === lc.address && (lc.port === 0 || old.port === lc.port)) {
-        old.update(lc, clusters);
+        // The stat scope and the transparent/HTTP wiring are fixed when a listener opens.
+        const fixed = (['stat_prefix', 'original_dst', 'http'] as const).filter((k) => old.config[k] !== lc[k]);
+        if (fixed.length > 0) log.warn(`config reload: tcp listener ${lc.name}: ${fixed.join(', ')} change only with a restart (or a new name); keeping the old values`);
+        const merged = { ...lc, stat_prefix: old.config.stat_prefix, original_dst: old.config.original_dst, http: old.config.http };
+        updates.push(() => old.update(merged, clusters));
         next.set(lc.name, old);
         continue;
       }
@@ -61,6 +68,7 @@ export class L4Plane implements Plane {
       log.info(`tcp listener ${lc.name} on ${lc.address}:${port} -> ${routes.join(', ')}; ${l.useSplice ? 'splice' : 'stream piping'}`);
       next.set(lc.name, l);
     }
+    for (const u of updates) u();
     for (const [name, l] of this.listeners) {
       if (next.get(name) === l) continue;
       l.stopListening();

@@ -134,6 +134,7 @@ export class TcpProxyListener {
   close(): void {
     this.stopListening();
     for (const s of this.sessions) s.abort('cancel');
+    this.http?.close();
   }
 
   private onConnection(sock: Socket): void {

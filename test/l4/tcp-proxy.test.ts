@@ -90,7 +90,7 @@ for (const splice of [true, false]) {
       const upPort = await listen(up);
       const h = new L4Harness();
       const port = await h.start(listenerConfig({ cluster: 'up', splice }), [cluster('up', upPort)]);
-      const size = 16 * 1024 * 1024;
+      const size = 4 * 1024 * 1024;
       const r = await exchange(port, (s) => s.end(Buffer.alloc(size, 3)), 10_000);
       assert.equal(r.how, 'end');
       await waitFor('the record', () => h.records.length === 1);
