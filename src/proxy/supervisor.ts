@@ -412,7 +412,9 @@ export class Supervisor implements AdminControl {
 
   /** Every plane's histograms, merged in the metrics pool; plus each plane's event-loop delay. */
   async histograms(bucketsMs: readonly number[] = this.config.histogram_buckets_ms): Promise<HistogramSummary[]> {
-    const snaps = await Promise.all(this.planes.map((p) => p.telemetry?.() ?? Promise.resolve(null)));
+    // A worker that is dying or restarting answers nothing: its histograms are left out of this scrape
+    // rather than failing it.
+    const snaps = await Promise.all(this.planes.map((p) => (p.telemetry?.() ?? Promise.resolve(null)).catch(() => null)));
     const valid = snaps.filter((x) => x !== null);
     this.eventLoopP99Ms = Math.max(0, ...valid.map((x) => x.eventLoopDelayP99Ms));
     return this.metricsPool.merge(valid.map((x) => x.histograms), [...bucketsMs]);
