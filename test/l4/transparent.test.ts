@@ -4,13 +4,14 @@
 //     client (uid 65534) ──iptables──▶ pillion :15002 ───────▶ :7000 raw TCP (banner + echo)
 //     app :8081 ◀── pillion :15006 ◀──iptables── inbound ◀──── client      :8080 HTTP
 //
-// `pillion iptables install` runs in the pod namespace (--proxy-uid 0: pillion runs as root here, the
-// app's client as nobody). The client calls the service's own address; the connection is redirected
+// `pillion iptables install` runs in the pod namespace with its defaults (the proxy is uid 1337):
+// pillion runs as uid 1337, the app's client as nobody (65534), as in a pod. The client calls the service's own address; the connection is redirected
 // into pillion, which recovers the original destination and passes through to it: raw TCP at L4
 // (IPv4 and IPv6), HTTP at L7. Inbound connections reach the app through the inbound listener.
 // Then `uninstall` leaves no rule, and traffic goes direct again.
 import { strict as assert } from 'node:assert';
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { test } from 'node:test';
 import { CLI, writeTempConfig } from '../helpers/proxy.js';
 import { waitFor } from '../helpers/util.js';
@@ -73,7 +74,7 @@ test('redirected outbound (raw TCP over IPv4 and IPv6, HTTP at L7) and inbound t
     const ao = lines(app);
     await waitFor('servers', () => so.text().includes('ready') && ao.text().includes('ready'), 10_000);
 
-    const { file } = writeTempConfig(`admin: { address: 127.0.0.1, port: 15000 }
+    const { file, dir } = writeTempConfig(`admin: { address: 127.0.0.1, port: 15000 }
 listeners:
   - { name: unused, address: 127.0.0.1, port: 15001, routes: [{ direct_response: { status: 200 } }] }
 tcp_listeners:
@@ -89,12 +90,15 @@ tcp_listeners:
     original_dst: true
     http: l4
 `);
-    const proxy = pod.spawn(process.execPath, [CLI, 'proxy', '--config', file, '--drain-time', '0ms']);
+    chmodSync(dir, 0o755); // pillion runs as 1337 and reads it
+    chmodSync(file, 0o644);
+    const proxy = pod.spawn('setpriv', ['--reuid=1337', '--regid=1337', '--clear-groups', process.execPath, CLI, 'proxy', '--config', file, '--drain-time', '0ms']);
     children.push(proxy);
     const po = lines(proxy);
     await waitFor('pillion', () => /pillion proxy: .*admin on/.test(po.text()), 10_000).catch((e: Error) => { throw new Error(`${e.message}\n${po.text()}`); });
 
-    const installed = pod.exec(process.execPath, CLI, 'iptables', 'install', '--ipv6', '--proxy-uid', '0', '--inbound-port', '15006', '--outbound-port', '15002', '--admin-port', '15000');
+    const installed = pod.exec(process.execPath, CLI, 'iptables', 'install', '--ipv6');
+    assert.match(installed, /-m owner --uid-owner 1337 -j RETURN/);
     assert.match(installed, /iptables -t nat -A OUTPUT -p tcp -j PILLION_OUTPUT/);
 
     // Outbound from the app's uid: redirected, original destination recovered, passed through.
