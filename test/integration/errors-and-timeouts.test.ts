@@ -189,7 +189,7 @@ for (const front of FRONTS) {
     });
 
     test('route idle_timeout does not cut a slow body that keeps moving', async () => {
-      const r = await request(f.proxy.port, { path: '/idle/drip?n=6&ms=150' });
+      const r = await request(f.proxy.port, { path: '/idle/drip?n=6&ms=50' });
       assert.equal(r.complete, true);
       assert.equal(r.body.toString(), 'xxxxxx');
     });
