@@ -267,6 +267,9 @@ class Session {
       try {
         this.dst = originalDst(this.down);
       } catch (err) {
+        // Not "was not redirected" (that is null): the socket or the kernel failed us. Rare, so logged.
+        this.l.stats[this.l.s.errors]!++;
+        log.warn('original destination unavailable; closing the connection', { listener: c.name, err });
         return this.finish('error', 'DPE', (err as Error).message);
       }
       // Connected to the listener itself (not redirected): no destination to go to.
