@@ -4,8 +4,7 @@
 // filled in, durations become milliseconds.
 import { isIP } from 'node:net';
 import type { ClusterConfig } from '../config/types.js';
-import { ConfigError, fieldName, type Locator, type Path } from '../config/validate.js';
-import { parseDuration } from '../util/duration.js';
+import { Checker, type Locator, type Path } from '../config/checker.js';
 
 export interface TcpEndpoint {
   host: string;
@@ -69,53 +68,8 @@ export interface TcpConfig {
 
 const LB: readonly TcpLbPolicy[] = ['round_robin', 'random', 'least_connections'];
 
-class Check {
-  constructor(private readonly locate: Locator, private readonly file?: string) {}
-
-  fail(path: Path, reason: string): never {
-    let line: number | undefined;
-    for (let n = path.length; n >= 0 && line === undefined; n--) line = this.locate(path.slice(0, n));
-    throw new ConfigError(fieldName(path), reason, this.file, line);
-  }
-
-  object(v: unknown, path: Path, allowed: readonly string[]): Record<string, unknown> {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(path, 'must be a mapping');
-    const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail([...path, k], `unknown field (expected one of: ${allowed.join(', ')})`);
-    return o;
-  }
-
-  array(v: unknown, path: Path): unknown[] {
-    if (!Array.isArray(v)) this.fail(path, 'must be a list');
-    return v;
-  }
-
-  string(v: unknown, path: Path, fallback?: string): string {
-    if (v === undefined && fallback !== undefined) return fallback;
-    if (typeof v !== 'string' || v === '') this.fail(path, v === undefined ? 'is required' : 'must be a non-empty string');
-    return v;
-  }
-
-  bool(v: unknown, path: Path, fallback: boolean): boolean {
-    if (v === undefined) return fallback;
-    if (typeof v !== 'boolean') this.fail(path, 'must be true or false');
-    return v;
-  }
-
-  int(v: unknown, path: Path, fallback: number, min: number, max: number): number {
-    if (v === undefined) return fallback;
-    const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) this.fail(path, `must be an integer from ${min} to ${max}`);
-    return n;
-  }
-
-  duration(v: unknown, path: Path, fallbackMs: number): number {
-    if (v === undefined) return fallbackMs;
-    const ms = parseDuration(v);
-    if (ms === undefined) this.fail(path, `must be a duration such as "250ms", "15s" or a number of seconds (got ${JSON.stringify(v)})`);
-    return ms;
-  }
-
+/** The shared config checks (src/config/checker.ts) plus the one L4 needs. */
+class Check extends Checker {
   /** `host:port` or `[v6]:port`. */
   hostPort(v: unknown, path: Path): TcpEndpoint {
     const s = this.string(v, path);
@@ -123,8 +77,7 @@ class Check {
     const port = m === null ? NaN : Number(m[3]);
     if (m === null || port < 1 || port > 65535) this.fail(path, `must be host:port or [ipv6]:port (got '${s}')`);
     return { host: m[1] ?? m[2]!, port };
-  }
-}
+  }}
 
 /**
  * Validates `root.tcp_listeners` and `root.tcp_clusters`. A tcp listener's `cluster` may name a
