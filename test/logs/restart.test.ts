@@ -125,6 +125,62 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     }
   });
 
+  it('a writer that never stops, rotating by rename; the collector SIGKILLed and restarted in the middle', async () => {
+    const dir = join(tmp.dir, 'live');
+    mkdirSync(dir, { recursive: true });
+    const http = await startHttpSink();
+    const args = ['--path', join(dir, '*.log'), '--sink', `http:${http.url}`, '--no-gzip', '--state-dir', join(dir, 'state'),
+      '--batch-max-records', '500', '--rescan-interval', '100ms', '--metrics-address', 'off'];
+    const w = new Writer(join(dir, 'a.log'));
+    let child = collector(args);
+    let writing = true;
+    // 20k lines/s; a rotation every 1.5 s, so the file it renames away was always seen by a running
+    // collector (a file created and rotated away while no collector runs is nobody's to read).
+    const writerDone = (async () => {
+      let ticks = 0;
+      while (writing) {
+        w.write(200);
+        if (++ticks % 150 === 0) w.rotate();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      const code = exited(child);
+      child.kill('SIGKILL');
+      await code;
+      const before = http.lines.length;
+      await new Promise((r) => setTimeout(r, 300));
+      child = collector(args);
+      await new Promise((r) => setTimeout(r, 2500));
+      writing = false;
+      await writerDone;
+      await waitFor(`${w.total} distinct lines`, () => distinct(http.lines) >= w.total, 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const msgs = http.lines.map((l) => (JSON.parse(l) as { message: string }).message);
+      const counts = new Map<string, number>();
+      for (const m of msgs) counts.set(m, (counts.get(m) ?? 0) + 1);
+      const twice = [...counts.values()].filter((n) => n > 1).length;
+      assert.ok(before > 0 && w.rotations >= 2, `shipped ${before} before the kill, ${w.rotations} rotations`);
+      assert.ok(twice <= 500, `${twice} lines twice; the batch in flight at the kill is at most 500`);
+      assert.ok(Math.max(...counts.values()) <= 2);
+      const firsts: string[] = [];
+      const seen = new Set<string>();
+      for (const m of msgs) if (!seen.has(m)) { seen.add(m); firsts.push(m); }
+      assert.equal(w.check(firsts), null);
+    } finally {
+      writing = false;
+      await writerDone;
+      w.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        const code = exited(child);
+        child.kill('SIGTERM');
+        await code;
+      }
+      await http.close();
+    }
+  });
+
   it('HTTP sink down for a while under a writer that rotates: reading pauses, then every line exactly once', async () => {
     const dir = join(tmp.dir, 'down');
     mkdirSync(dir, { recursive: true });
