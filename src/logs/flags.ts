@@ -33,6 +33,8 @@ export interface LogsOptions {
   batchMaxRecords: number;
   batchMaxBytes: number;
   rescanIntervalMs: number;
+  /** Size check of the tracked files (cheap: one stat each); the glob walk runs every rescanIntervalMs. */
+  pollIntervalMs: number;
   rotateWaitMs: number;
   maxOpenFiles: number;
   idleCloseMs: number;
@@ -72,7 +74,8 @@ Batching and files:
   --state-dir DIR          checkpoints (required)
   --batch-max-records N    default 10000
   --batch-max-bytes N      default 1048576
-  --rescan-interval DUR    glob rescan and size poll, the safety net under inotify (default 1s)
+  --rescan-interval DUR    full glob walk, the safety net under inotify (default 10s)
+  --poll-interval DUR      size check of tracked files, for writes inotify does not see (default 1s)
   --rotate-wait DUR        how long a rotated or deleted file is kept open to read it to its end (default 10s)
   --max-open-files N       open descriptors at most; idle files are closed first (default 256)
   --idle-close DUR         close a file read to its end after DUR without writes (default 30s)
@@ -102,7 +105,7 @@ function oneOf<T extends string>(flag: string, v: string, values: readonly T[]):
 const VALUE_FLAGS = new Set([
   '--path', '--exclude', '--pods-dir', '--format', '--read-from', '--max-line-bytes', '--multiline-start', '--multiline-timeout',
   '--sink', '--preset', '--header', '--label', '--index', '--timeout', '--state-dir', '--batch-max-records', '--batch-max-bytes',
-  '--rescan-interval', '--rotate-wait', '--max-open-files', '--idle-close', '--metrics-address', '--log-format',
+  '--rescan-interval', '--poll-interval', '--rotate-wait', '--max-open-files', '--idle-close', '--metrics-address', '--log-format',
 ]);
 const BOOL_FLAGS = new Set(['--kubernetes', '--no-gzip', '--gzip', '--no-fsync', '--help', '-h']);
 
@@ -155,7 +158,8 @@ export function parseFlags(argv: readonly string[]): LogsOptions {
     multilineTimeoutMs: duration('--multiline-timeout', one('--multiline-timeout') ?? '1s'),
     batchMaxRecords: int('--batch-max-records', one('--batch-max-records') ?? '10000', 1, 1_000_000),
     batchMaxBytes: int('--batch-max-bytes', one('--batch-max-bytes') ?? '1048576', 1024, 256 * 1024 * 1024),
-    rescanIntervalMs: Math.max(10, duration('--rescan-interval', one('--rescan-interval') ?? '1s')),
+    rescanIntervalMs: Math.max(10, duration('--rescan-interval', one('--rescan-interval') ?? '10s')),
+    pollIntervalMs: Math.max(10, duration('--poll-interval', one('--poll-interval') ?? '1s')),
     rotateWaitMs: duration('--rotate-wait', one('--rotate-wait') ?? '10s'),
     maxOpenFiles: int('--max-open-files', one('--max-open-files') ?? '256', 4, 1_000_000),
     idleCloseMs: duration('--idle-close', one('--idle-close') ?? '30s'),
