@@ -107,7 +107,6 @@ describe('admin', () => {
 
   test('/stats/prometheus: valid under promtool check metrics, Envoy-style names and labels, same values as /stats', {
     skip: hasPromtool ? false : 'promtool not installed',
-    todo: 'see /tmp/pillion-bugs.md: outlier_detection.ejections_enforced_consecutive_5xx renders as a family name with a dot',
   }, async () => {
     const r = await f.proxy.admin('/stats/prometheus');
     assert.equal(r.status, 200);
