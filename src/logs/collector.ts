@@ -336,9 +336,10 @@ export class Collector {
     const checks: Promise<void>[] = [];
     for (const f of this.files.values()) {
       if (f.draining || f.reading) continue;
-      checks.push((f.fh !== null ? f.fh.stat() : stat(f.path)).then(
+      // By path, not by descriptor: a path that now names another inode is a rotation to handle.
+      checks.push(stat(f.path).then(
         (st) => {
-          if (f.fh === null && keyOf(st) !== f.key) this.rescanDue = true;
+          if (keyOf(st) !== f.key) this.rescanDue = true;
           else if (st.size !== f.readOffset) this.dirty.add(f);
         },
         () => { this.rescanDue = true; }, // gone from its path: the walk decides rename or delete
