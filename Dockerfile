@@ -47,9 +47,17 @@ RUN keep="uws_linux_$(node -p process.arch)_$(node -p process.versions.modules).
  && test -f "$keep" \
  && find . -name 'uws_*.node' ! -name "$keep" -delete
 
-# runtime: node, tini, production node_modules, the compiled dist/ and native addon, the probe
-# script. npm, npx, corepack and yarn are removed: nothing installs at run time.
+# runtime: node, tini, iptables, production node_modules, the compiled dist/ and native addon, the
+# probe script. npm, npx, corepack and yarn are removed: nothing installs at run time.
 FROM ${NODE_IMAGE} AS runtime
+# iptables (Debian's, nft backend by default, iptables-legacy beside it; about 3 MB with its
+# libraries) for `pillion iptables install` in the transparent variant's init container
+# (deploy/transparent/): one image for the rules and the proxy, as Istio's proxyv2. It grants
+# nothing by itself: the proxy containers drop every capability; only that init container adds
+# NET_ADMIN. The only package installed here (a test holds it to that).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
       /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*

@@ -73,7 +73,14 @@ test('the runtime stage holds no sources, tests, compilers or package managers',
   }
   assert.ok(copies.some((c) => /--from=\S+ \S*\/dist \S*dist$/.test(c)), 'compiled dist/ comes from the build stage');
   const runs = of(final, 'RUN').map((r) => r.args).join('\n');
-  assert.doesNotMatch(runs, /apt-get install|build-essential|gcc|python3|make /);
+  assert.doesNotMatch(runs, /build-essential|gcc|python3|make /);
+  // one Debian package and no other: iptables, which the transparent init container runs
+  for (const r of of(final, 'RUN').filter((x) => /apt-get install/.test(x.args))) {
+    const pkgs = /apt-get install (.*?)(?:&&|$)/.exec(r.args)![1]!.split(' ').filter((w) => w !== '' && !w.startsWith('-'));
+    assert.deepEqual(pkgs, ['iptables'], `Dockerfile:${r.line}: the runtime stage installs iptables only`);
+    assert.match(r.args, /--no-install-recommends/, `Dockerfile:${r.line}`);
+    assert.match(r.args, /rm -rf \/var\/lib\/apt\/lists/, `Dockerfile:${r.line}: no apt lists left in the layer`);
+  }
   assert.match(runs, /rm -rf .*\/usr\/local\/lib\/node_modules\/npm/, 'npm removed from the final image');
   // the image build compiles without *.test.ts (deploy/tsconfig.image.json)
   const tsconfig = JSON.parse(readRepo('deploy/tsconfig.image.json').replace(/^\s*\/\/.*$/gm, '')) as { exclude: string[] };
@@ -91,6 +98,17 @@ test('the native addon is built in the build stage (compilers there only) and co
   // src/l4/native.ts loads ../../../native/build/Release/pillion_native.node from dist/src/l4/
   assert.match(copy.args, / \.\/native\/build\/Release\/pillion_native\.node$/);
   assert.equal(final.instructions.find((i) => i.cmd === 'WORKDIR')?.args, '/app');
+});
+
+test('iptables is in the runtime image, for deploy/transparent/\'s init container (`pillion iptables install`)', () => {
+  const installs = of(final, 'RUN').filter((r) => /apt-get install/.test(r.args));
+  assert.equal(installs.length, 1);
+  assert.match(installs[0]!.args, /apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf \/var\/lib\/apt\/lists\/\*/);
+  // the manifest that needs it runs this image
+  const manifest = readRepo('deploy/transparent/deployment.yaml');
+  assert.match(manifest, /args: \["iptables", "install"/);
+  // no other stage installs it: the runtime stage is where it must be
+  for (const st of df.stages.filter((x) => x !== final)) assert.doesNotMatch(of(st, 'RUN').map((r) => r.args).join('\n'), /\biptables\b/);
 });
 
 test('non-root user, numeric so that runAsNonRoot can check it', () => {

@@ -13,6 +13,7 @@ import { dirname, join, posix } from 'node:path';
 import { parseFlags } from '../../src/sync/common/cli-args.js';
 import { CONFIG_SYNC_FLAGS } from '../../src/sync/config-sync-main.js';
 import { FILE_SYNC_FLAGS } from '../../src/sync/file-sync-main.js';
+import { IPTABLES_HELP, parseIptablesArgs } from '../../src/iptables/main.js';
 import { k8sErrors, listRepo, loadYamlDocs, podSpecOf, readRepo, ROOT, seconds, type Obj } from './helpers.js';
 
 const VERSION = (JSON.parse(readRepo('package.json')) as { version: string }).version;
@@ -233,7 +234,7 @@ test('every pillion config in deploy/ passes `pillion proxy --check`', (t) => {
 
 test('proxy sidecars: probes on the admin port, admin reachable by the kubelet, proxy and admin ports named', () => {
   const sidecars = pillionContainers('proxy');
-  assert.equal(sidecars.length, 5, 'web, web-legacy, frontend, backend, web-synced');
+  assert.equal(sidecars.length, 6, 'web, web-legacy, frontend, backend, web-synced, web-transparent');
   for (const p of sidecars) {
     const where = `${p.file} ${p.c.name}`;
     const args = p.c.args as string[];
@@ -301,7 +302,7 @@ test('terminationGracePeriodSeconds is longer than the app preStop, pillion preS
 
 test('native sidecar: an init container with restartPolicy Always, before the app', () => {
   const natives = pillionContainers('proxy').filter((p) => p.native);
-  assert.equal(natives.length, 4);
+  assert.equal(natives.length, 5);
   for (const p of natives) {
     assert.equal(p.c.restartPolicy, 'Always', p.file);
     assert.ok(p.c.startupProbe, `${p.file}: the app waits for the startup probe`);
@@ -342,7 +343,7 @@ test('Services point at the proxy port, never at the app', () => {
       assert.equal(portNumber(pillion, port.targetPort), 15001, `${file}: targetPort ${port.targetPort} is pillion's 15001`);
     }
   }
-  assert.equal(checked, 5, 'web, web-legacy, frontend, backend, web-synced');
+  assert.equal(checked, 6, 'web, web-legacy, frontend, backend, web-synced, web-transparent');
 });
 
 test('sidecars share an emptyDir for logs; security contexts are non-root and read-only', () => {
@@ -357,6 +358,110 @@ test('sidecars share an emptyDir for logs; security contexts are non-root and re
     assert.equal(sc.allowPrivilegeEscalation, false);
     assert.deepEqual(sc.capabilities.drop, ['ALL']);
   }
+});
+
+/**
+ * The one container in deploy/ that may run as root: an init container that runs to completion (no
+ * restartPolicy) with the args `iptables install ...` (deploy/transparent/). Programming the pod's
+ * network namespace needs CAP_NET_ADMIN (and CAP_NET_RAW for the iptables-legacy backend), and
+ * Kubernetes gives capabilities to a non-root process only through file capabilities on the binary
+ * (allowPrivilegeEscalation would have to be true for those to apply); istio-init runs as root for
+ * the same reason. It gets nothing else: every other capability dropped, no escalation, not
+ * privileged, a read-only root filesystem, and never in a hostNetwork pod (the rules would be the
+ * node's). Every other pillion container stays non-root with nothing added.
+ */
+function isIptablesInit(spec: Obj, c: Obj): boolean {
+  const args = (c.args ?? []) as string[];
+  return (spec.initContainers ?? []).includes(c) && c.restartPolicy === undefined && c.command === undefined &&
+    args[0] === 'iptables' && args[1] === 'install';
+}
+
+test('security contexts: every pillion container non-root, read-only, no escalation, ALL dropped; only the iptables init container runs as root, with NET_ADMIN/NET_RAW', () => {
+  let checked = 0;
+  let iptablesInits = 0;
+  for (const { file, obj } of objects) {
+    const spec = podSpecOf(obj);
+    if (!spec) continue;
+    const pod = (spec.securityContext ?? {}) as Obj;
+    for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])] as Obj[]) {
+      if (!String(c.image).startsWith('pillion:')) continue;
+      checked++;
+      const where = `${file} ${c.name}`;
+      const sc = (c.securityContext ?? {}) as Obj;
+      assert.equal(sc.allowPrivilegeEscalation, false, `${where}: allowPrivilegeEscalation false`);
+      assert.equal(sc.readOnlyRootFilesystem, true, `${where}: read-only root filesystem`);
+      assert.notEqual(sc.privileged, true, `${where}: not privileged`);
+      assert.deepEqual(sc.capabilities?.drop, ['ALL'], `${where}: every capability dropped`);
+      for (const k of ['procMount', 'seLinuxOptions', 'windowsOptions', 'appArmorProfile']) assert.equal(sc[k], undefined, `${where}: no ${k}`);
+      assert.notEqual(sc.seccompProfile?.type ?? pod.seccompProfile?.type, 'Unconfined', where);
+      const uid = sc.runAsUser ?? pod.runAsUser;
+      if (isIptablesInit(spec, c)) {
+        iptablesInits++;
+        assert.notEqual(spec.hostNetwork, true, `${where}: the pod's own network namespace, never the node's`);
+        assert.equal(uid, 0, `${where}: root`);
+        assert.equal(sc.runAsNonRoot, false, where);
+        const add = (sc.capabilities.add ?? []) as string[];
+        assert.ok(add.includes('NET_ADMIN'), `${where}: NET_ADMIN`);
+        assert.deepEqual(add.filter((x) => x !== 'NET_ADMIN' && x !== 'NET_RAW'), [], `${where}: NET_ADMIN and NET_RAW only`);
+      } else {
+        assert.equal(sc.runAsNonRoot ?? pod.runAsNonRoot, true, `${where}: runAsNonRoot`);
+        assert.ok(uid === undefined || uid !== 0, `${where}: not uid 0`);
+        assert.equal(sc.capabilities.add, undefined, `${where}: no capability added`);
+      }
+    }
+  }
+  assert.ok(checked >= 10, `${checked} pillion containers`);
+  assert.equal(iptablesInits, 1, 'deploy/transparent/ has the only root container');
+});
+
+test('transparent variant: iptables init container, then the native sidecar as the uid the rules exclude, on the ports the rules redirect to', () => {
+  const pods = objects.filter((o) => (podSpecOf(o.obj)?.initContainers as Obj[] | undefined)?.some((c) => (c.args as string[] | undefined)?.[0] === 'iptables'));
+  assert.deepEqual(pods.map((o) => o.file), ['deploy/transparent/deployment.yaml']);
+  const { file, obj } = pods[0]!;
+  const spec = podSpecOf(obj)!;
+  const [rules, proxy, ...more] = spec.initContainers as Obj[];
+  assert.deepEqual(more, [], 'two init containers');
+  // order: the rules first (run to completion), then pillion as a native sidecar, then the app
+  assert.ok(isIptablesInit(spec, rules!), `${file}: initContainers[0] runs \`pillion iptables install\` to completion`);
+  assert.equal(proxy!.args[0], 'proxy');
+  assert.equal(proxy!.restartPolicy, 'Always', 'pillion is a native sidecar after the rules');
+  assert.equal(proxy!.image, rules!.image, 'one image: the rules come from the same build');
+  // every flag exists: the CLI's own parser and its --help; a dry run prints the rules
+  const args = (rules!.args as string[]).slice(1);
+  const a = parseIptablesArgs(args);
+  assert.notEqual(a, 'help');
+  if (a === 'help') return;
+  assert.equal(a.action, 'install');
+  for (const f of args.filter((x) => x.startsWith('--'))) assert.ok(IPTABLES_HELP.includes(`  ${f} `), `pillion iptables --help lists ${f}`);
+  const dry = spawnSync(process.execPath, [CLI, 'iptables', ...args, '--dry-run'], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(dry.status, 0, dry.stderr);
+  // the proxy runs as the uid (and gid, if any) the rules exclude, and nothing else in the pod does
+  const pod = (spec.securityContext ?? {}) as Obj;
+  const uid = (proxy!.securityContext?.runAsUser ?? pod.runAsUser) as number;
+  assert.deepEqual(a.options.proxyUids, [uid], `pillion's runAsUser ${uid} is --proxy-uid (default 1337)`);
+  assert.match(dry.stdout, new RegExp(`--uid-owner ${uid} -j RETURN`));
+  if (a.options.proxyGids.length > 0) assert.deepEqual(a.options.proxyGids, [proxy!.securityContext?.runAsGroup ?? pod.runAsGroup]);
+  for (const c of spec.containers as Obj[]) {
+    assert.notEqual(c.securityContext?.runAsUser ?? pod.runAsUser, uid, `${c.name}: not the proxy's uid (its traffic would not be redirected)`);
+  }
+  // the ports: the redirect targets are the config's transparent tcp listeners, bound where REDIRECT
+  // delivers (the wildcard of the family the rules cover)
+  const cfg = loadYamlDocs(readRepo(configFileOf({ c: proxy!, native: true, index: 1, file, workload: obj, spec })!))[0]!;
+  const transparent = (cfg.tcp_listeners as Obj[]).filter((l) => l.original_dst === true);
+  assert.deepEqual(transparent.map((l) => l.port).sort(), [a.options.inboundPort, a.options.outboundPort].sort(),
+    'the tcp_listeners with original_dst are on --inbound-port and --outbound-port');
+  for (const l of transparent) assert.equal(l.address, a.ipv6 ? '::' : '0.0.0.0', `${l.name}: bound for the rules' family`);
+  assert.match(dry.stdout, new RegExp(`REDIRECT --to-ports ${a.options.inboundPort}\\n`));
+  assert.match(dry.stdout, new RegExp(`REDIRECT --to-ports ${a.options.outboundPort}\\n`));
+  // the admin port the probes use is never redirected; the Service's port reaches the HTTP listener directly
+  assert.equal(a.options.adminPort, portNumber(proxy!, 'admin'));
+  assert.equal(Number(flagValue(proxy!.args as string[], '--admin')!.split(':').pop()), a.options.adminPort);
+  assert.ok(a.options.excludeInboundPorts.includes(portNumber(proxy!, 'http-proxy')!), '15001 excluded from the inbound redirect');
+  assert.ok((cfg.listeners as Obj[]).some((l) => l.port === portNumber(proxy!, 'http-proxy')), 'the HTTP listener is on 15001');
+  // iptables-legacy takes /run/xtables.lock: a writable emptyDir there, the root filesystem stays read-only
+  const run = (rules!.volumeMounts as Obj[]).find((m) => m.mountPath === '/run')!;
+  assert.ok(run && run.readOnly !== true, '/run is writable');
+  assert.ok((spec.volumes as Obj[]).find((v) => v.name === run.name)?.emptyDir, '/run is an emptyDir');
 });
 
 test('mesh: two services, a ConfigMap each, TLS between the sidecars from a Secret, calls through the local sidecar', () => {
@@ -565,7 +670,7 @@ test('kubectl kustomize deploy/ builds; every rendered object validates; every C
   const r = spawnSync('kubectl', ['kustomize', join(ROOT, 'deploy')], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   const rendered = loadYamlDocs(r.stdout);
-  assert.equal(rendered.length, objects.length + 7, 'the manifests plus 7 generated ConfigMaps');
+  assert.equal(rendered.length, objects.length + 8, 'the manifests plus 8 generated ConfigMaps');
   for (const o of rendered) {
     assert.deepEqual(k8sErrors(o), [], `${o.kind}/${o.metadata.name}`);
     if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'pillion', `${o.kind}/${o.metadata.name} in the namespace`);
@@ -575,6 +680,7 @@ test('kubectl kustomize deploy/ builds; every rendered object validates; every C
   assert.equal(configMaps.get('frontend-pillion')!.data['pillion.yaml'], readRepo('deploy/mesh/frontend-pillion.yaml'));
   assert.equal(configMaps.get('backend-nginx')!.data['default.conf'], readRepo('deploy/mesh/backend-nginx.conf'));
   assert.equal(configMaps.get('web-synced-pillion')!.data['pillion.yaml'], readRepo('deploy/sync/web-synced-pillion.yaml'));
+  assert.equal(configMaps.get('web-transparent-pillion')!.data['pillion.yaml'], readRepo('deploy/transparent/pillion.yaml'));
   const schema = [...configMaps.values()].find((o) => /^shop-config-schema-[a-z0-9]+$/.test(o.metadata.name))!;
   assert.equal(schema.data['app.schema.json'], readRepo('deploy/sync/shop-app.schema.json'), 'shop-config-schema, with a hash suffix');
   const secrets = new Set<string>();
@@ -591,7 +697,7 @@ test('kubectl kustomize deploy/ builds; every rendered object validates; every C
   // the only objects not rendered: the mesh Secrets, made by make-certs.sh, and config-sync's token
   // for the config centre (deploy/sync/config-sync-http.yaml): no keys in the repository
   assert.deepEqual([...secrets].sort(), ['backend-tls', 'frontend-tls', 'shop-config-token']);
-  for (const dir of ['sidecar', 'sidecar-legacy', 'mesh', 'node', 'sync']) {
+  for (const dir of ['sidecar', 'sidecar-legacy', 'mesh', 'node', 'sync', 'transparent']) {
     const one = spawnSync('kubectl', ['kustomize', join(ROOT, 'deploy', dir)], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(one.status, 0, `deploy/${dir}: ${one.stderr}`);
   }
