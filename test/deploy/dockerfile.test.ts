@@ -79,7 +79,7 @@ test('the runtime stage holds no sources, tests, compilers or package managers',
     const pkgs = /apt-get install (.*?)(?:&&|$)/.exec(r.args)![1]!.split(' ').filter((w) => w !== '' && !w.startsWith('-'));
     assert.deepEqual(pkgs, ['iptables'], `Dockerfile:${r.line}: the runtime stage installs iptables only`);
     assert.match(r.args, /--no-install-recommends/, `Dockerfile:${r.line}`);
-    assert.match(r.args, /rm -rf \/var\/lib\/apt\/lists/, `Dockerfile:${r.line}: no apt lists left in the layer`);
+    assert.match(r.args, /apt-get clean && rm -rf \/var\/lib\/apt\/lists\/\* \/var\/cache\/apt\/\*\.bin/, `Dockerfile:${r.line}: no apt lists, archives or caches left in the layer`);
   }
   assert.match(runs, /rm -rf .*\/usr\/local\/lib\/node_modules\/npm/, 'npm removed from the final image');
   // the image build compiles without *.test.ts (deploy/tsconfig.image.json)
@@ -103,7 +103,7 @@ test('the native addon is built in the build stage (compilers there only) and co
 test('iptables is in the runtime image, for deploy/transparent/\'s init container (`pillion iptables install`)', () => {
   const installs = of(final, 'RUN').filter((r) => /apt-get install/.test(r.args));
   assert.equal(installs.length, 1);
-  assert.match(installs[0]!.args, /apt-get update && apt-get install -y --no-install-recommends iptables && rm -rf \/var\/lib\/apt\/lists\/\*/);
+  assert.match(installs[0]!.args, /^apt-get update && apt-get install -y --no-install-recommends iptables && /);
   // the manifest that needs it runs this image
   const manifest = readRepo('deploy/transparent/deployment.yaml');
   assert.match(manifest, /args: \["iptables", "install"/);
