@@ -108,18 +108,24 @@ closeChannel.onmessage = () => {
 };
 (closeChannel as unknown as { unref(): void }).unref();
 
+function abortPost(ac: AbortController): void {
+  ac.abort(new Error('timeout'));
+}
+
 async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<PostResult> {
   const h = sink.http!;
   let error = '';
   for (let attempt = 1; attempt <= sink.retry_max_attempts && !closing; attempt++) {
     const ac = new AbortController();
     posting.add(ac);
+    // One controller for both the timeout and the exit (AbortSignal.any needs Node 20.3).
+    const timer = setTimeout(abortPost, h.timeout_ms, ac);
     try {
       const res = await fetch(h.url, {
         method: 'POST',
         body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
         headers: { ...h.headers, 'content-type': type, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
-        signal: AbortSignal.any([ac.signal, AbortSignal.timeout(h.timeout_ms)]),
+        signal: ac.signal,
       });
       await res.arrayBuffer();
       if (res.ok) {
@@ -136,6 +142,7 @@ async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<
     } catch (err) {
       error = (err as Error).message;
     } finally {
+      clearTimeout(timer);
       posting.delete(ac);
     }
     if (attempt < sink.retry_max_attempts && !closing) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
