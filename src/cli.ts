@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one binary. Picks a mode and loads only that mode's code, so that `pillion agent` never pulls
 // in uWS or undici (issue 6) and `pillion --help` starts in milliseconds.
-import { readFileSync } from 'node:fs';
+import { version } from './util/version.js';
 import { EXIT_USAGE } from './util/exit-codes.js';
 
 interface Mode {
@@ -21,10 +21,6 @@ const MODES: Record<string, Mode> = {
   logs: { summary: 'tail log files (--path) or container logs (--kubernetes) and ship them at least once', load: () => import('./logs/main.js') },
 };
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(MODES).map((m) => m.length));

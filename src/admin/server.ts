@@ -26,6 +26,10 @@ export interface AdminControl {
   clustersJson(): unknown;
   /** POST /quitquitquit: drain, then exit 0. */
   quit(): void;
+  /** POST /drain_listeners: stop accepting (after drain_time with ?graceful), keep running. */
+  drainListeners(graceful: boolean): void;
+  /** GET /server_info: Envoy's shape (version, state, uptime, command line). */
+  serverInfo(): unknown;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -72,6 +76,13 @@ export class AdminServer {
       '/healthcheck/ok': { method: 'POST', help: 'undo /healthcheck/fail', handler: (_q, res) => {
         c.setHealthcheckFailed(false);
         send(res, 200, 'OK\n');
+      } },
+      '/server_info': { method: 'GET', help: 'version, state, uptime and command line as JSON', handler: (_q, res) => {
+        send(res, 200, JSON.stringify(c.serverInfo(), null, 2) + '\n', 'application/json');
+      } },
+      '/drain_listeners': { method: 'POST', help: 'stop accepting connections and keep running (?graceful: Connection: close for drain_time first)', handler: (_q, res, url) => {
+        send(res, 200, 'OK\n');
+        c.drainListeners(url.searchParams.has('graceful'));
       } },
       '/quitquitquit': { method: 'POST', help: 'drain, then exit 0', handler: (_q, res) => {
         send(res, 200, 'OK\n');

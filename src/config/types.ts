@@ -153,6 +153,8 @@ export interface Config {
   drain_time_ms: number;
   /** How long in-flight requests may take after the listeners close. */
   drain_timeout_ms: number;
+  /** Envoy's response headers (x-envoy-upstream-service-time, x-envoy-overloaded, x-envoy-ratelimited). */
+  envoy_headers: boolean;
   /** Upper bounds (ms) of the Prometheus latency histograms (`stats.histogram_buckets`). */
   histogram_buckets_ms: number[];
   /** L4 (tcp_proxy) listeners and their clusters: src/l4/config.ts, docs/l4.md. */

@@ -15,7 +15,7 @@ const MiB = 1024 * 1024;
 
 export function validateConfig(raw: unknown, locate: Locator = () => undefined, file?: string): Config {
   const c = new Checker(locate, file);
-  const root = c.object(raw, [], ['admin', 'listeners', 'clusters', 'concurrency', 'drain_time', 'drain_timeout', 'stats', 'tcp_listeners', 'tcp_clusters']);
+  const root = c.object(raw, [], ['admin', 'listeners', 'clusters', 'concurrency', 'drain_time', 'drain_timeout', 'envoy_headers', 'stats', 'tcp_listeners', 'tcp_clusters']);
 
   const adminRaw = root.admin === undefined ? {} : c.object(root.admin, ['admin'], ['address', 'port']);
   const admin = {
@@ -53,6 +53,7 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
     concurrency,
     drain_time_ms: c.duration(root.drain_time, ['drain_time'], 5000),
     drain_timeout_ms: c.duration(root.drain_timeout, ['drain_timeout'], 30_000),
+    envoy_headers: c.bool(root.envoy_headers, ['envoy_headers'], true),
     ...parseStatsConfig(c, root.stats, ['stats']), // histogram_buckets_ms: src/telemetry/config.ts
     ...validateTcp(root, clusters, locate, file), // tcp_listeners, tcp_clusters: src/l4/config.ts
   };

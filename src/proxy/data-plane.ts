@@ -51,12 +51,14 @@ export class DataPlane {
       if (old !== undefined && old.address === lc.address && old.configuredPort === lc.port && old.front === lc.front && sameTls(old.tls, lc.tls)) {
         old.routes = routes;
         old.accessLog = t.accessLog(lc.name, lc.access_log);
+        old.envoyHeaders = config.envoy_headers;
         if (old.tlsGeneration !== lc.tls_generation) await old.rotateTls(lc.tls_generation);
         next.set(lc.name, old);
         continue;
       }
       const l = new Listener(lc.name, lc.address, lc.port, lc.front, lc.tls, lc.tls_generation, routes, this.stats, plan.listeners[lc.name]!, t.histogram(`http.${lc.name}.downstream_rq_time`));
       l.accessLog = t.accessLog(lc.name, lc.access_log);
+      l.envoyHeaders = config.envoy_headers;
       await l.start();
       next.set(lc.name, l);
     }

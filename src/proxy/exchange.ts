@@ -38,6 +38,8 @@ export interface ListenerContext {
   /** True while draining: responses carry `Connection: close`. */
   draining: boolean;
   readonly front: FrontKind;
+  /** Add Envoy's response headers (config `envoy_headers`). */
+  envoyHeaders: boolean;
   /** Requests in flight on this listener (drain waits for zero). */
   active: number;
 }
@@ -55,6 +57,7 @@ function corkedComplete(): void { corkTarget!.writeEnd(); }
 function corkedReply(): void { writeLocalReply(corkRes!, corkReply!, corkClose, corkExtra); }
 
 const OVERLOADED = ['x-envoy-overloaded', 'true'];
+const RATELIMITED = ['x-envoy-ratelimited', 'true'];
 
 /** Writes one of the proxy's own responses (already corked, or inside a front handler). */
 export function writeLocalReply(res: FrontResponse, r: LocalReply, close: boolean, extra: readonly string[] | null = null): void {
@@ -201,7 +204,9 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   }
 
   reply(kind: LocalReplyKind, extraHeaders?: readonly string[]): void {
-    this.fail(LOCAL_REPLIES[kind], false, extraHeaders ?? null);
+    let extra = extraHeaders ?? null;
+    if (kind === 'rateLimited' && this.ctx.envoyHeaders) extra = extra === null ? RATELIMITED : [...extra, ...RATELIMITED];
+    this.fail(LOCAL_REPLIES[kind], false, extra);
   }
 
   // --- client side ---------------------------------------------------------------------------------
@@ -244,7 +249,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     const stats = this.ctx.stats;
     if (!this.holdsBreaker) {
       if (!cluster.tryAcquire()) {
-        this.fail(LOCAL_REPLIES.overflow, false, OVERLOADED);
+        this.fail(LOCAL_REPLIES.overflow, false, this.ctx.envoyHeaders ? OVERLOADED : null);
         return;
       }
       this.holdsBreaker = true;
@@ -441,6 +446,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     for (let i = 0; i < h.length; i += 2) res.writeHeader(h[i] as string, h[i + 1]!);
     const extra = this.extraResponseHeaders;
     if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+    if (this.ctx.envoyHeaders && this.upstreamServiceMs >= 0) res.writeHeader('x-envoy-upstream-service-time', String(Math.floor(this.upstreamServiceMs)));
     if (this.ctx.draining) {
       stats[this.ctx.ls.rqDrainClose]++;
       // uWS writes the header itself on end(…, true), except when the client already asked for close.

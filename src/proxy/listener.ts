@@ -25,6 +25,7 @@ export class Listener implements ListenerContext {
   draining = false;
   active = 0;
   accessLog: AccessLogBuffer | null = null;
+  envoyHeaders = true;
   routes: readonly Route[];
   port = 0;
   private app: TemplatedApp | null = null;

@@ -16,6 +16,7 @@ import type { ServerStats } from '../stats/names.js';
 import { StatRegistry, newStatBuffer, sumStats } from '../stats/registry.js';
 import type { ExtraSample } from '../stats/render.js';
 import { log } from '../util/log.js';
+import { version } from '../util/version.js';
 import { filterSlotKey, type Plan } from './data-plane.js';
 import { FILTERS } from '../chain/registry.js';
 import { BREAKER_SLOTS, ENDPOINT_SLOTS, SlotAllocator, newPolicyBuffer } from '../upstream/shared-policy.js';
@@ -58,6 +59,7 @@ export class Supervisor implements AdminControl {
   private admin: AdminServer | null = null;
   private adminPort = 0;
   private started = false;
+  private listenersDrained = false;
   private draining = false;
   private healthFailed = false;
   private readonly startedAt = Date.now();
@@ -455,6 +457,7 @@ export class Supervisor implements AdminControl {
         gauge('circuit_breakers.default.remaining_retries', Math.max(0, cb.max_retries - retries), 'Retries that may still start'),
         gauge('circuit_breakers.default.cx_open', cx >= cb.max_connections ? 1 : 0, '1 while max_connections is reached'),
         gauge('circuit_breakers.default.remaining_cx', Math.max(0, cb.max_connections - cx), 'Connections that may still open'),
+        gauge('upstream_cx_active', Math.max(0, cx), 'Upstream connections open (all workers)'),
         gauge('membership_total', c.endpoints.length, 'Endpoints in the cluster'),
         gauge('membership_healthy', c.endpoints.filter((e) => this.endpointFlags(c.name, e) === 'healthy').length, 'Endpoints passing health checks and not ejected'),
         gauge('outlier_detection.ejections_active', c.endpoints.filter((e) => Atomics.load(mem, p.endpoints[e]! + 1) === 1).length, 'Endpoints ejected now'),
@@ -510,6 +513,31 @@ export class Supervisor implements AdminControl {
         }),
       })),
     };
+  }
+
+  serverInfo(): unknown {
+    return {
+      version: `pillion/${version()}`,
+      state: this.draining ? 'DRAINING' : this.started ? 'LIVE' : 'PRE_INITIALIZING',
+      hot_restart_version: 'disabled',
+      uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+      uptime_all_epochs: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
+      command_line_options: { concurrency: this.config.concurrency, drain_time: `${this.config.drain_time_ms / 1000}s`, config_path: this.opts.configFile ?? '' },
+      node: { id: process.env.HOSTNAME ?? '', user_agent_name: 'pillion', user_agent_version: version() },
+    };
+  }
+
+  drainListeners(graceful: boolean): void {
+    if (this.listenersDrained) return;
+    this.listenersDrained = true;
+    log.info(`admin: draining listeners${graceful ? ' gracefully' : ''}; the process keeps running`);
+    void (async () => {
+      if (graceful) {
+        await Promise.all(this.planes.map((p) => p.startDrain()));
+        await sleep(this.config.drain_time_ms);
+      }
+      await Promise.all(this.planes.map((p) => p.stopListening()));
+    })().catch((err: unknown) => log.error('drain_listeners failed', { err }));
   }
 
   quit(): void {
