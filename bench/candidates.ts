@@ -3,7 +3,7 @@
 // build knows `front: node`), nginx and HAProxy as reverse proxies with one worker each, run in
 // the foreground from configs generated into a temp dir, never as system services.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Child, freePort, waitHttp200, which } from './procs.js';
 import { processTree } from './procstat.js';
@@ -59,7 +59,15 @@ function direct(): Candidate {
   };
 }
 
-function pillionConfigYaml(port: number, adminPort: number, originPort: number, front: 'node' | null): string {
+/** What a pillion variant adds to the plain config. */
+interface PillionExtras {
+  /** Lines under the listener (indented 4), e.g. filters or access_log. */
+  listener?: string[];
+  /** TLS certificate and key files: the listener terminates TLS. */
+  tls?: { cert: string; key: string };
+}
+
+function pillionConfigYaml(port: number, adminPort: number, originPort: number, front: 'node' | null, extras: PillionExtras = {}): string {
   return [
     'admin:',
     '  address: 127.0.0.1',
@@ -71,6 +79,8 @@ function pillionConfigYaml(port: number, adminPort: number, originPort: number, 
     '    address: 127.0.0.1',
     `    port: ${port}`,
     ...(front !== null ? [`    front: ${front}`] : []),
+    ...(extras.tls !== undefined ? ['    tls:', `      cert: ${extras.tls.cert}`, `      key: ${extras.tls.key}`] : []),
+    ...(extras.listener ?? []),
     '    routes:',
     '      - name: all',
     '        match: { prefix: / }',
@@ -82,12 +92,13 @@ function pillionConfigYaml(port: number, adminPort: number, originPort: number, 
   ].join('\n');
 }
 
-function pillion(id: string, label: string, front: 'node' | null): Candidate {
+function pillion(id: string, label: string, front: 'node' | null, variant?: { setup: string; extras: (ctx: StartContext) => PillionExtras }): Candidate {
   return {
     id,
     label,
     setup:
-      front === null
+      variant !== undefined ? variant.setup
+      : front === null
         ? 'node dist/src/cli.js proxy --listen ... --upstream ... --drain-time 0 (defaults: uWS front, 1 worker, 64 upstream connections)'
         : `node dist/src/cli.js proxy --config (listener front: ${front}; otherwise defaults)`,
     async start(ctx) {
@@ -95,22 +106,24 @@ function pillion(id: string, label: string, front: 'node' | null): Candidate {
       const adminPort = await freePort();
       const cli = path.join(ctx.root, 'dist/src/cli.js');
       let args: string[];
-      if (front === null) {
+      const extras = variant?.extras(ctx);
+      if (front === null && extras === undefined) {
         args = [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${ctx.originPort}`, '--admin', `127.0.0.1:${adminPort}`, '--drain-time', '0'];
       } else {
-        const file = path.join(ctx.tmp, `pillion-${front}.yaml`);
-        writeFileSync(file, pillionConfigYaml(port, adminPort, ctx.originPort, front));
+        const file = path.join(ctx.tmp, `${id}.yaml`);
+        writeFileSync(file, pillionConfigYaml(port, adminPort, ctx.originPort, front, extras));
         args = [cli, 'proxy', '--config', file];
       }
+      const scheme = extras?.tls !== undefined ? 'https' : 'http';
       const child = new Child(id, process.execPath, [...ctx.nodeArgs, ...args], ctx.core, { cwd: ctx.root });
       try {
         await waitHttp200(`http://127.0.0.1:${adminPort}/ready`, child);
-        await waitHttp200(`http://127.0.0.1:${port}/small`, child);
+        await waitHttp200(`${scheme}://127.0.0.1:${port}/small`, child);
       } catch (e) {
         await child.stop('SIGKILL');
         throw e;
       }
-      return { url: `http://127.0.0.1:${port}`, pids: [child.pid], child, stop: () => child.stop('SIGTERM', 3000) };
+      return { url: `${scheme}://127.0.0.1:${port}`, pids: [child.pid], child, stop: () => child.stop('SIGTERM', 3000) };
     },
   };
 }
@@ -127,13 +140,24 @@ function pillionKnowsNodeFront(root: string, tmp: string): boolean {
   }
 }
 
-function nginx(bin: string): Candidate {
+/** A P-256 certificate for 127.0.0.1, made once per run and used by both TLS candidates. */
+function benchCert(tmp: string): { cert: string; key: string } {
+  const cert = path.join(tmp, 'bench-tls.crt');
+  const key = path.join(tmp, 'bench-tls.key');
+  if (!existsSync(cert)) {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+  }
+  return { cert, key };
+}
+
+function nginx(bin: string, tls = false): Candidate {
   return {
-    id: 'nginx',
-    label: 'nginx',
-    setup: 'worker_processes 1, upstream keepalive 64, proxy_request_buffering off, proxy_max_temp_file_size 0, X-Forwarded-For/-Proto set, access log off',
+    id: tls ? 'nginx-tls' : 'nginx',
+    label: tls ? 'nginx (TLS)' : 'nginx',
+    setup: `worker_processes 1, upstream keepalive 64, proxy_request_buffering off, proxy_max_temp_file_size 0, X-Forwarded-For/-Proto set, access log off${tls ? '; TLS termination with the same P-256 certificate as pillion (TLS)' : ''}`,
     async start(ctx) {
       const port = await freePort();
+      const c = tls ? benchCert(ctx.tmp) : null;
       const dir = path.join(ctx.tmp, `nginx-${port}`);
       mkdirSync(path.join(dir, 'logs'), { recursive: true });
       const conf = `
@@ -159,7 +183,7 @@ http {
     keepalive_requests 10000000;
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${c !== null ? ` ssl;\n    ssl_certificate ${c.cert};\n    ssl_certificate_key ${c.key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_cache shared:SSL:1m` : ''};
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
@@ -177,14 +201,15 @@ http {
 `;
       writeFileSync(path.join(dir, 'nginx.conf'), conf);
       const child = new Child('nginx', bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'logs/error.log')], ctx.core);
+      const scheme = c !== null ? 'https' : 'http';
       try {
-        await waitHttp200(`http://127.0.0.1:${port}/small`, child);
+        await waitHttp200(`${scheme}://127.0.0.1:${port}/small`, child);
       } catch (e) {
         await child.stop('SIGKILL');
         throw e;
       }
       // Master and worker: the worker is forked once at start, so one look is enough.
-      return { url: `http://127.0.0.1:${port}`, pids: processTree(child.pid), child, stop: () => child.stop('SIGTERM', 3000) };
+      return { url: `${scheme}://127.0.0.1:${port}`, pids: processTree(child.pid), child, stop: () => child.stop('SIGTERM', 3000) };
     },
   };
 }
@@ -244,9 +269,39 @@ export function availableCandidates(root: string | null, tmp: string): Availabil
     candidates.push(pillion('pillion', 'pillion', null));
     if (pillionKnowsNodeFront(root, tmp)) candidates.push(pillion('pillion-node', 'pillion (front: node)', 'node'));
     else skipped.push({ id: 'pillion-node', reason: "this build of pillion does not accept 'front: node' on a listener (--check refused it)" });
+    // Issue 3: the policy a sidecar runs on every request, never tripping.
+    candidates.push(pillion('pillion-policy', 'pillion (API key + rate limit + breaker)', null, {
+      setup: 'api_key_auth (the key every bench request carries), local_ratelimit (10^9 tokens per second), circuit breakers (Envoy defaults, always on)',
+      extras: () => ({ listener: [
+        '    filters:',
+        '      - name: api_key_auth',
+        '        keys: [{ client: bench, key: bench-api-key-0001 }]',
+        '      - name: local_ratelimit',
+        '        token_bucket: { max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s }',
+      ] }),
+    }));
+    // Issue 5: access log to a file and to an HTTP sink (the origin's upload sink takes the POSTs).
+    candidates.push(pillion('pillion-logs', 'pillion (access log: file + HTTP)', null, {
+      setup: 'access_log: Envoy default format to a file, and NDJSON (gzip) to an HTTP sink on the origin',
+      extras: (ctx) => ({ listener: [
+        '    access_log:',
+        `      - path: ${path.join(ctx.tmp, 'access.log')}`,
+        `      - http: { url: "http://127.0.0.1:${ctx.originPort}/upload" }`,
+      ] }),
+    }));
+    // Issue 4: TLS termination, against nginx with the same certificate.
+    if (which('openssl') !== null) {
+      candidates.push(pillion('pillion-tls', 'pillion (TLS)', null, {
+        setup: 'TLS termination on the uWS front (SSLApp) with a P-256 certificate made for the run',
+        extras: (ctx) => ({ tls: benchCert(ctx.tmp) }),
+      }));
+    } else skipped.push({ id: 'pillion-tls', reason: 'openssl is not installed: no certificate for the TLS candidates' });
   }
   const nginxBin = which('nginx');
-  if (nginxBin !== null) candidates.push(nginx(nginxBin));
+  if (nginxBin !== null) {
+    candidates.push(nginx(nginxBin));
+    if (which('openssl') !== null) candidates.push(nginx(nginxBin, true));
+  }
   else skipped.push({ id: 'nginx', reason: 'nginx is not installed (not on PATH nor in /usr/sbin)' });
   const haproxyBin = which('haproxy');
   if (haproxyBin !== null) candidates.push(haproxy(haproxyBin));

@@ -53,6 +53,10 @@ function bodyFor(s: Scenario): Buffer | undefined {
   return uploadBody;
 }
 
+/** Every request carries an API key: candidates with api_key_auth check it, the others ignore it. */
+export const BENCH_API_KEY = 'bench-api-key-0001';
+const BENCH_HEADERS = { 'x-api-key': BENCH_API_KEY };
+
 export function runAutocannon(s: Scenario, o: GenOptions): Promise<GenResult> {
   let connects = 0;
   let clients = 0;
@@ -67,7 +71,7 @@ export function runAutocannon(s: Scenario, o: GenOptions): Promise<GenResult> {
         duration: o.durationS,
         timeout: 10,
         method: s.method,
-        headers: body !== undefined ? { 'content-type': 'application/octet-stream' } : {},
+        headers: body !== undefined ? { 'content-type': 'application/octet-stream', ...BENCH_HEADERS } : { ...BENCH_HEADERS },
         body,
         // autocannon reopens a connection the server closed without counting anything: count
         // the reopenings ourselves (every client connects once at start).
@@ -124,7 +128,7 @@ function init(args)
   local depth = tonumber(args[1] or "1") or 1
   local path = args[2] or "/"
   local r = {}
-  for i = 1, depth do r[i] = wrk.format("GET", path) end
+  for i = 1, depth do r[i] = wrk.format("GET", path, {["x-api-key"]="${BENCH_API_KEY}"}) end
   req = table.concat(r)
 end
 function request() return req end
