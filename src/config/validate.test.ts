@@ -86,10 +86,10 @@ test('the published JSON Schema knows every field the validator accepts', () => 
   const props = (o: { properties: Record<string, unknown> }) => Object.keys(o.properties).sort();
   const d = schema.$defs;
   // Field lists as validate.ts allows them (an unknown field there is an error, so these are exact).
-  assert.deepEqual(props(schema), ['admin', 'clusters', 'concurrency', 'drain_time', 'drain_timeout', 'listeners']);
-  assert.deepEqual(props(d.listener), ['address', 'filters', 'front', 'name', 'port', 'routes']);
-  assert.deepEqual(props(d.route), ['cluster', 'direct_response', 'filters', 'host_rewrite', 'idle_timeout', 'match', 'max_request_bytes', 'name', 'prefix_rewrite', 'retry_policy', 'timeout']);
-  assert.deepEqual(props(d.cluster), ['circuit_breakers', 'connect_timeout', 'endpoints', 'health_checks', 'idle_timeout', 'lb_policy', 'max_connections', 'name', 'outlier_detection', 'retry_budget']);
+  assert.deepEqual(props(schema), ['admin', 'clusters', 'concurrency', 'drain_time', 'drain_timeout', 'envoy_headers', 'listeners', 'stats', 'tcp_clusters', 'tcp_listeners']);
+  assert.deepEqual(props(d.listener), ['access_log', 'address', 'filters', 'front', 'name', 'port', 'routes', 'tls']);
+  assert.deepEqual(props(d.route), ['allowed_client_sans', 'cluster', 'direct_response', 'filters', 'host_rewrite', 'idle_timeout', 'match', 'max_request_bytes', 'name', 'prefix_rewrite', 'retry_policy', 'timeout']);
+  assert.deepEqual(props(d.cluster), ['circuit_breakers', 'connect_timeout', 'endpoints', 'health_checks', 'idle_timeout', 'lb_policy', 'max_connections', 'name', 'outlier_detection', 'retry_budget', 'tls']);
   for (const [k, v] of Object.entries({ listener: d.listener, route: d.route, cluster: d.cluster })) {
     const fields = props(v as { properties: Record<string, unknown> });
     for (const f of fields.filter((x) => x !== 'front')) {
