@@ -12,7 +12,7 @@ const tmp = tempDir('k8s');
 after(tmp.cleanup);
 
 describe('kubernetes pods directory', { timeout: 30_000 }, () => {
-  it('CRI and Docker lines, labels, partial joins with a bound', async () => {
+  it('CRI and Docker lines, labels, partial joins with a bound', { timeout: 40_000 }, async () => {
     const pods = join(tmp.dir, 'pods');
     const cri = join(pods, 'shop_cart-7d9f_11111111-2222-3333-4444-555555555555', 'app');
     const docker = join(pods, 'kube-system_dns-x_aaaa-bbbb', 'dns');
@@ -74,7 +74,7 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
     }
   });
 
-  it('Docker layout: a symlinked log closed while idle, then rotated by dockerd, is found beside the target', async () => {
+  it('Docker layout: a symlinked log closed while idle, then rotated by dockerd, is found beside the target', { timeout: 40_000 }, async () => {
     const pods = join(tmp.dir, 'pods2');
     const containers = join(tmp.dir, 'containers', 'abc123');
     const link = join(pods, 'ns_web-1_u-9', 'web');

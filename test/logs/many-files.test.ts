@@ -13,7 +13,7 @@ after(tmp.cleanup);
 const T = '2024-05-01T10:00:00.000000001Z';
 
 describe('many files', { timeout: 60_000 }, () => {
-  it('1000 pods, 64 descriptors: every line, bounded descriptors, promtool-clean metrics', async () => {
+  it('1000 pods, 64 descriptors: every line, bounded descriptors, promtool-clean metrics', { timeout: 40_000 }, async () => {
     const pods = join(tmp.dir, 'pods');
     const files: string[] = [];
     for (let i = 0; i < 1000; i++) {

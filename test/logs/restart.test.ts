@@ -24,7 +24,9 @@ function collector(args: string[]): ChildProcess {
 /** Distinct messages: a replayed line has another read time, so whole NDJSON lines would all differ. */
 const distinct = (lines: string[]): number => new Set(lines.map((l) => (JSON.parse(l) as { message: string }).message)).size;
 
-const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => c.once('exit', (code) => r(code)));
+/** Resolves with the exit code, also when the process has already exited (a startup failure). */
+const exited = (c: ChildProcess): Promise<number | null> =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
 
 /**
  * Appends `g<file> <seq> ...` lines (one sequence per file: the order is per file, as a collector that
@@ -63,7 +65,7 @@ class Writer {
 }
 
 describe('restart and sink outages', { timeout: 60_000 }, () => {
-  it('SIGKILL with an unacknowledged batch, rotations before and during the outage: nothing lost, one batch twice', async () => {
+  it('SIGKILL with an unacknowledged batch, rotations before and during the outage: nothing lost, one batch twice', { timeout: 40_000 }, async () => {
     const dir = join(tmp.dir, 'kill');
     mkdirSync(dir, { recursive: true });
     const state = join(dir, 'state');
@@ -125,7 +127,7 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     }
   });
 
-  it('a writer that never stops, rotating by rename; the collector SIGKILLed and restarted in the middle', async () => {
+  it('a writer that never stops, rotating by rename; the collector SIGKILLed and restarted in the middle', { timeout: 40_000 }, async () => {
     const dir = join(tmp.dir, 'live');
     mkdirSync(dir, { recursive: true });
     const http = await startHttpSink();
@@ -181,7 +183,7 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     }
   });
 
-  it('HTTP sink down for a while under a writer that rotates: reading pauses, then every line exactly once', async () => {
+  it('HTTP sink down for a while under a writer that rotates: reading pauses, then every line exactly once', { timeout: 40_000 }, async () => {
     const dir = join(tmp.dir, 'down');
     mkdirSync(dir, { recursive: true });
     const http = await startHttpSink();
@@ -213,7 +215,7 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     }
   });
 
-  it('CLI: bad usage exits 2 naming the flag; --help exits 0', async () => {
+  it('CLI: bad usage exits 2 naming the flag; --help exits 0', { timeout: 40_000 }, async () => {
     const bad = spawnSync(process.execPath, [CLI, 'logs', '--path', '/tmp/x/*.log', '--sink', 'ftp://x', '--state-dir', '/tmp/x'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--sink: expected stdout, file:PATH or http:URL/);
@@ -222,7 +224,7 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     assert.match(help.stdout, /--kubernetes/);
   });
 
-  it('capture sink sanity: stop() delivers what was read and writes the last checkpoint', async () => {
+  it('capture sink sanity: stop() delivers what was read and writes the last checkpoint', { timeout: 40_000 }, async () => {
     const dir = join(tmp.dir, 'stop');
     mkdirSync(dir, { recursive: true });
     const w = new Writer(join(dir, 's.log'));

@@ -30,7 +30,7 @@ async function run(extra: string[], lines: string[], fn: (c: Collector) => Promi
 }
 
 describe('sinks end to end', { timeout: 30_000 }, () => {
-  it('Loki push: JSON body, stream labels, nanosecond timestamps', async () => {
+  it('Loki push: JSON body, stream labels, nanosecond timestamps', { timeout: 40_000 }, async () => {
     const http = await startHttpSink(true);
     try {
       await run(['--sink', http.url, '--preset', 'loki', '--label', 'cluster=c1'], ['l1', 'l2'], async () => {
@@ -49,7 +49,7 @@ describe('sinks end to end', { timeout: 30_000 }, () => {
     }
   });
 
-  it('Elasticsearch bulk: an answer with item errors is retried; a 400 is dropped and counted', async () => {
+  it('Elasticsearch bulk: an answer with item errors is retried; a 400 is dropped and counted', { timeout: 40_000 }, async () => {
     const bodies: string[] = [];
     let answer = '{"took":1,"errors":true,"items":[]}';
     let status = 200;
@@ -85,7 +85,7 @@ describe('sinks end to end', { timeout: 30_000 }, () => {
     }
   });
 
-  it('file sink: NDJSON appended', async () => {
+  it('file sink: NDJSON appended', { timeout: 40_000 }, async () => {
     const out = join(tmp.dir, 'out', 'logs.ndjson');
     await run(['--sink', `file:${out}`], ['f1', 'f2'], async (c) => {
       await waitFor('2 records', () => c.stats.recordsShipped >= 2);

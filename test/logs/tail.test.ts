@@ -71,7 +71,7 @@ const fresh = (): { dir: string; state: string } => {
 const mk = (d: string): void => { writeFileSync(join(d, '.keep'), ''); };
 
 describe('tailing files', { timeout: 60_000 }, () => {
-  it('two writers at a high rate, rotating by rename six times each: every line once, in order', async () => {
+  it('two writers at a high rate, rotating by rename six times each: every line once, in order', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     mk(dir);
@@ -100,7 +100,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('copytruncate five times, and a truncated file rewritten past its old size before we look', async () => {
+  it('copytruncate five times, and a truncated file rewritten past its old size before we look', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const sink = new CaptureSink();
@@ -131,7 +131,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('a deleted file is read to its end while its writer finishes, then let go (no descriptor left)', async () => {
+  it('a deleted file is read to its end while its writer finishes, then let go (no descriptor left)', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const sink = new CaptureSink();
@@ -147,14 +147,19 @@ describe('tailing files', { timeout: 60_000 }, () => {
       await waitFor('4 lines', () => sink.records.length >= 4);
       assert.deepEqual(sink.messages(), ['g 0', 'g 1', 'g 2', 'g 3']);
       await waitFor('released', () => c.gauges().filesTracked === 0 && c.gauges().filesOpen === 0, 5000);
-      const held = readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
-      assert.equal(held.filter((l) => l.startsWith(p)).length, 0, held.join(' '));
+      // The close itself is asynchronous: the descriptor goes a moment after the gauge drops.
+      const held = (): string[] => readdirSync('/proc/self/fd')
+        .map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }) // closed meanwhile
+        .filter((l) => l.startsWith(p));
+      await waitFor('no descriptor on the deleted file', () => held().length === 0, 2000).catch((err: Error) => {
+        throw new Error(`${err.message}: ${held().join(' ')}`);
+      });
     } finally {
       await c.stop();
     }
   });
 
-  it('a rotated file that cannot be read in time (sink down) is let go after --rotate-wait, bytes counted', async () => {
+  it('a rotated file that cannot be read in time (sink down) is let go after --rotate-wait, bytes counted', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const sink = new CaptureSink();
@@ -177,7 +182,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('long lines are cut to --max-line-bytes and counted, across read chunks too', async () => {
+  it('long lines are cut to --max-line-bytes and counted, across read chunks too', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const p = join(dir, 'long.log');
@@ -200,7 +205,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('globs with ** and an exclude; a file created later in a new subdirectory is found', async () => {
+  it('globs with ** and an exclude; a file created later in a new subdirectory is found', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     mkdirSync(join(dir, 'a', 'b'), { recursive: true });
     writeFileSync(join(dir, 'top.log'), 'top\n');
@@ -221,7 +226,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('multiline: a start regex joins stack traces; the last record is flushed after the timeout', async () => {
+  it('multiline: a start regex joins stack traces; the last record is flushed after the timeout', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const p = join(dir, 'ml.log');
@@ -236,7 +241,7 @@ describe('tailing files', { timeout: 60_000 }, () => {
     }
   });
 
-  it('restart from the checkpoint ships only what is new, a file rotated meanwhile included; --read-from tail', async () => {
+  it('restart from the checkpoint ships only what is new, a file rotated meanwhile included; --read-from tail', { timeout: 40_000 }, async () => {
     const { dir, state } = fresh();
     await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
     const p = join(dir, 'r.log');
