@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { Collector } from './collector.js';
+import { HeapKeeper } from './heap-keeper.js';
 import type { Logger } from './logger.js';
 import { scrape } from './scrape.js';
 
@@ -19,6 +20,7 @@ export interface ServerConfig {
 
 export function createAgentServer(cfg: ServerConfig): Server {
   const byName = new Map(cfg.collectors.map((c) => [c.name, c]));
+  const heap = new HeapKeeper();
   let inFlight = 0;
   const landing = `<html>
 <head><title>pillion agent</title></head>
@@ -66,6 +68,7 @@ export function createAgentServer(cfg: ServerConfig): Server {
       // Level 1: a tenth more bytes than node_exporter's level 6, for about half the CPU.
       if (gzip) reply(res, 200, CONTENT_TYPE, gzipSync(body, { level: 1 }), { 'content-encoding': 'gzip' });
       else reply(res, 200, CONTENT_TYPE, body);
+      heap.afterScrape();
       return;
     }
     if (url.pathname === '/') {

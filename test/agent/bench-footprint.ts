@@ -8,7 +8,7 @@
 // RSS" is read after it, as a scraped agent lives; RSS right after the bursts is reported too.
 //
 // usage: node dist/test/agent/bench-footprint.js [--node-exporter=prometheus-node-exporter] [--rounds=3] [--scrapes=300] [--gzip=true]
-//        [--node-flags="<flags for the agent's node>"] [--pace-ms=1000]
+//        [--node-flags="<flags for the agent's node>"] [--pace-ms=1000] [--paced=30]
 // exit 0 = agent within budget (CPU/scrape and p99 <= node_exporter's, RSS <= 50 MB), 1 = over budget, 2 = cannot run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -20,9 +20,9 @@ const COLLECTORS = ['cpu', 'meminfo', 'loadavg', 'diskstats', 'netdev', 'filesys
 const FLAGS = ['--collector.disable-defaults', ...COLLECTORS.map((c) => `--collector.${c}`), '--web.listen-address=127.0.0.1:0'];
 const CLK_TCK = 100;
 /** Keep in step with the DaemonSet command in docs/agent.md. */
-const AGENT_NODE_FLAGS = '--max-opt=1 --max-semi-space-size=1';
+const AGENT_NODE_FLAGS = '--max-opt=1 --max-semi-space-size=1 --expose-gc';
 /** First, on fresh processes: scrapes at a DaemonSet-like pace (Prometheus: every 15-60 s); steady RSS is read after. */
-const PACED_SCRAPES = 10;
+const PACED_SCRAPES_DEFAULT = '30';
 const RSS_BUDGET_MB = 50;
 
 function arg(name: string, def: string): string {
@@ -106,6 +106,7 @@ async function main(): Promise<number> {
   try {
     const results = new Map<string, Round[]>([[ne.name, []], [agent.name, []]]);
     const paceMs = Number(arg('pace-ms', '1000'));
+    const PACED_SCRAPES = Number(arg('paced', PACED_SCRAPES_DEFAULT));
     const pacedCpu = new Map([ne, agent].map((t) => [t.name, cpuTicks(t.child.pid!)]));
     for (let i = 0; i < PACED_SCRAPES; i++) {
       for (const t of [ne, agent]) await scrapeOnce(t, gzip);
@@ -135,7 +136,7 @@ async function main(): Promise<number> {
     const b = row(agent);
     console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? '?'}; ${rounds} rounds x ${scrapes} sequential scrapes, 1 keep-alive connection, gzip=${gzip}; medians of rounds`);
     console.log(`collectors: ${COLLECTORS.join(',')}; load average before/after: ${loadBefore} / ${loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine skews latency)`);
-    console.log(`paced phase: ${PACED_SCRAPES} scrapes ${paceMs} ms apart; before the bursts, on fresh processes; its CPU includes idle work between scrapes (GC)`);
+    console.log(`paced phase: ${Number(arg('paced', PACED_SCRAPES_DEFAULT))} scrapes ${paceMs} ms apart; before the bursts, on fresh processes; its CPU includes idle work between scrapes (GC)`);
     console.log('| target | CPU ms/scrape (burst) | CPU ms/scrape (paced) | p50 ms | p99 ms | RSS MB steady (paced) | anon / file-backed | RSS MB after bursts | RSS MB peak |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const [name, x] of [[ne.name, a], [agent.name, b]] as const) {
