@@ -4,9 +4,11 @@
 import { createRequire } from 'node:module';
 import type * as UWS from '@trufflesuite/uws-js-unofficial';
 
-// uWS reads its header size limit from the environment when it loads. Its default (4 KiB) refuses
-// ordinary cookie-laden browser requests; Envoy allows 60 KiB, and so do we.
-process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(60 * 1024);
+// uWS reads its header size limit from the environment when it loads. It applies it only to heads that
+// arrive in several reads, and then closes the connection without an answer. pillion's own limit (60 KiB,
+// Envoy's, checked in proxy/headers.ts with a 431) must therefore be the one that bites: uWS's is set
+// well above it, so that heads up to 256 KiB reach pillion however TCP split them.
+process.env.UWS_HTTP_MAX_HEADERS_SIZE ??= String(256 * 1024);
 
 const require = createRequire(import.meta.url);
 // The fallback prints to stdout on load; keep stdout clean for the access log.
