@@ -1,5 +1,6 @@
 // `pillion agent`: the node_exporter-compatible node agent (issue 6). Loads only the agent's own
 // modules and node built-ins: no uWS app, no undici pools.
+import { untilStopSignal } from '../util/signals.js';
 import { startAgent, type RunningAgent } from './agent.js';
 import { COLLECTOR_DEFAULTS } from './collectors/index.js';
 import { parseFlags, usage, UsageError, type AgentOptions } from './flags.js';
@@ -44,18 +45,8 @@ export async function main(argv: string[]): Promise<number> {
     logger.error('cannot start the agent', { err });
     return EXIT_FAILURE;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info('Received signal, shutting down', { signal });
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      resolve();
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
+  const signal = await untilStopSignal();
+  logger.info('Received signal, shutting down', { signal });
   await agent.close();
   return EXIT_OK;
 }

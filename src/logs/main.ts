@@ -1,6 +1,7 @@
 // `pillion logs`: the log-collection sidecar (`--path`) and node DaemonSet (`--kubernetes`) mode.
 // Long-running; SIGTERM/SIGINT stop reading, deliver what was read (5 s at most), write the final
 // checkpoint and exit 0.
+import { untilStopSignal } from '../util/signals.js';
 import type { Server } from 'node:http';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
 import { configureLog, log } from '../util/log.js';
@@ -41,18 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     sink: opts.sink.kind === 'http' ? opts.sink.url : opts.sink.kind === 'file' ? opts.sink.path : 'stdout',
     metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : 'off',
   });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info('stopping: delivering what was read, then the final checkpoint', { signal });
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      resolve();
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-  });
+  const signal = await untilStopSignal();
+  log.info('stopping: delivering what was read, then the final checkpoint', { signal });
   await collector.stop();
   server?.close();
   return EXIT_OK;
