@@ -325,7 +325,23 @@ async function snapshotPillion(tmp: string, ref: string | null): Promise<string>
   throw new Error(`dist/src/cli.js does not pass --check (run npm run build?): ${lastErr}`);
 }
 
+/**
+ * `npm run bench -- agent` and `npm run bench -- logs` run the benches of those modes (they compare with
+ * node_exporter, and measure file-to-sink throughput), which live beside their code.
+ */
+const SUB_BENCHES: Record<string, string> = {
+  agent: '../test/agent/bench-footprint.js',
+  logs: '../src/logs/bench.js',
+};
+
 async function main(): Promise<void> {
+  const sub = SUB_BENCHES[process.argv[2] ?? ''];
+  if (sub !== undefined) {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [new URL(sub, import.meta.url).pathname, ...process.argv.slice(3)], { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+    return;
+  }
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const loadBefore = loadAverage();
