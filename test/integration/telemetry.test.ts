@@ -256,10 +256,12 @@ describe('telemetry', () => {
         const run = load({ url: p.url + '/bytes/16', connections: 8, amount: N, overallRate: 1500 });
         await sleep(400);
         collector.mode = '503';
-        await sleep(500);
+        // Wide windows: on a loaded CI machine the first batches of the outage can come late.
+        await waitFor('a batch refused with 503', () => collector.refused > 0, 5000);
+        await sleep(300);
         const port = collector.port;
         await collector.stop();
-        await sleep(500);
+        await sleep(600);
         await collector.start(port);
         collector.mode = 'ok';
         const r = await run;
