@@ -1,6 +1,6 @@
 // Conformance with node_exporter: run `pillion agent` on node_exporter's own fixture trees and
 // compare its /metrics with what node_exporter printed for the same trees, family by family
-// (types, label sets, values), with the shared prom-compare tool. See fixtures/README.md.
+// (types, label sets, values), with the shared prom-compare tool. See test/fixtures/node_exporter/README.md.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

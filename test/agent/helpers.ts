@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root (tests run from dist/test/agent/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const FIXTURES = `${ROOT}test/agent/fixtures/`;
-export const NE = `${FIXTURES}node_exporter/`;
+/** node_exporter's fixture trees and expected outputs; origin in its README.md. */
+export const NE = `${ROOT}test/fixtures/node_exporter/`;
 export const CLI = `${ROOT}dist/src/cli.js`;
 
 export interface AgentProcess {
@@ -64,7 +64,7 @@ export function httpGet(address: string, path: string, headers: Record<string, s
 
 /** Runs the shared prom-compare tool; returns its exit code and report. */
 export function promCompare(expectedPath: string, actualPath: string, extra: string[] = []): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [`${FIXTURES}prom-compare.mjs`, expectedPath, actualPath, ...extra], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [`${ROOT}test/helpers/prom-compare.mjs`, expectedPath, actualPath, ...extra], { encoding: 'utf8' });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
