@@ -16,7 +16,7 @@ import { Origin } from '../test/helpers/origin.js';
 import { startProxy } from '../test/helpers/proxy.js';
 import { TestPki, type CertFiles } from '../test/helpers/certs.js';
 
-const FIXTURES = fileURLToPath(new URL('../../envoy-compat/fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/envoy/', import.meta.url));
 
 async function get(port: number, opts: { ca?: string; cert?: CertFiles; verify?: boolean } = {}): Promise<{ status: number; body: string }> {
   const dispatcher = new Agent({ connect: {

@@ -13,7 +13,7 @@ import { Origin } from '../test/helpers/origin.js';
 import { CLI, spawnProxy, startProxy } from '../test/helpers/proxy.js';
 import { request, waitFor } from '../test/helpers/util.js';
 
-const FIXTURES = fileURLToPath(new URL('../../envoy-compat/fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/envoy/', import.meta.url));
 
 describe('pillion proxy --envoy-config', { timeout: 120_000 }, () => {
   const origin = new Origin();

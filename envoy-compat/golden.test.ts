@@ -1,7 +1,8 @@
-// Golden translations: every Envoy config in fixtures/ (copied from ../shared/envoy-configs, origins
-// in fixtures/ORIGINS.md) is translated as `pillion envoy-compat check` does it, and the pillion config,
-// the fields not carried over and the notes are compared exactly with golden/<case>.yaml. A config
-// pillion cannot run at all is compared on its error. UPDATE_GOLDEN=1 rewrites the files.
+// Golden translations: every Envoy config in test/fixtures/envoy/ (copied from ../shared/envoy-configs,
+// origins in test/fixtures/envoy/ORIGINS.md) is translated as `pillion envoy-compat check` does it, and
+// the pillion config, the fields not carried over and the notes are compared exactly with
+// test/fixtures/envoy/golden/<case>.yaml. A config pillion cannot run at all is compared on its error.
+// UPDATE_GOLDEN=1 rewrites the files.
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,9 +14,9 @@ import { formatFinding, loadEnvoyConfig } from './index.js';
 import { ConfigError } from '../src/config/validate.js';
 import { TestPki } from '../test/helpers/certs.js';
 
-const ROOT = fileURLToPath(new URL('../../envoy-compat/', import.meta.url));
-const FIXTURES = join(ROOT, 'fixtures');
-const GOLDEN = join(ROOT, 'golden');
+// Compiled to dist/envoy-compat/: the fixtures are read from the source tree, two levels up.
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/envoy', import.meta.url));
+const GOLDEN = join(FIXTURES, 'golden');
 
 interface Case {
   name: string;

@@ -12,7 +12,7 @@ import type { Doc } from './source.js';
 import { parseDoc } from './source.js';
 import { ConfigError } from '../src/config/validate.js';
 
-const FIXTURES = fileURLToPath(new URL('../../envoy-compat/fixtures/', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../test/fixtures/envoy/', import.meta.url));
 const FILES = [
   'front-proxy__envoy.yaml', 'configs__envoy-demo.yaml', 'docs__best_practices__edge.yaml', 'local_ratelimit__envoy.yaml',
   'docs__http_filters__local-rate-limit-with-descriptors.yaml', 'configs__jwt_authn.yaml', 'docs__http_filters__api-key-auth-filter.yaml',
