@@ -6,6 +6,7 @@ import type { Filter } from './filter.js';
 import { apiKeyAuth } from '../filters/api-key-auth/index.js';
 import { localRateLimit } from '../filters/local-ratelimit/index.js';
 import { jwtAuthn } from '../filters/jwt-authn/index.js';
+import { basicAuth } from '../filters/basic-auth/index.js';
 
 /** What a factory gets besides its config: where it runs and its stat slots. */
 export interface FilterEnv {
@@ -39,7 +40,7 @@ export interface FilterModule<C = unknown> {
   create(config: C, env: FilterEnv): Filter;
 }
 
-export const FILTERS: readonly FilterModule<any>[] = [apiKeyAuth, localRateLimit, jwtAuthn];
+export const FILTERS: readonly FilterModule<any>[] = [apiKeyAuth, localRateLimit, jwtAuthn, basicAuth];
 export const FILTER_NAMES: readonly string[] = FILTERS.map((f) => f.name);
 
 export function filterModule(name: string): FilterModule {

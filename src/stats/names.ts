@@ -86,3 +86,9 @@ export const SERVER_STATS = {
 export type ListenerStats = { readonly [K in keyof typeof LISTENER_STATS]: number };
 export type ClusterStats = { readonly [K in keyof typeof CLUSTER_STATS]: number };
 export type ServerStats = { readonly [K in keyof typeof SERVER_STATS]: number };
+
+/** basic_auth filter, scope `http.<listener>.basic_auth` (Envoy's names and meanings). */
+export const BASIC_AUTH_STATS = {
+  allowed: c('allowed', 'Requests with a known user and the right password'),
+  denied: c('denied', 'Requests refused with 401: credentials missing, malformed or wrong'),
+} as const satisfies Record<string, StatTemplate>;
