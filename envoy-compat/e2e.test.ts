@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Origin } from '../test/helpers/origin.js';
 import { CLI, spawnProxy, startProxy } from '../test/helpers/proxy.js';
@@ -165,6 +165,76 @@ describe('pillion proxy --envoy-config', { timeout: 120_000 }, () => {
       assert.equal(seen.headers.authorization, undefined, 'Envoy\'s default: forward false, the token is removed');
       assert.equal((await request(p.port, { path: `/jwt-c?access_token=${good}` })).status, 200, 'Envoy\'s default locations include ?access_token=');
       assert.equal((await request(p.port, { path: '/jwt-d', headers: { authorization: `Bearer ${wrongAud}` } })).status, 401);
+    } finally {
+      assert.equal(await p.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('basic_auth: 401 without or with wrong credentials, 200 with them, a route with the filter disabled, a route with its own users', async () => {
+    const sha = (pw: string) => `{SHA}${createHash('sha1').update(pw).digest('base64')}`;
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-basic-'));
+    writeFileSync(join(dir, 'htpasswd'), `# admins\nroot:${sha('t00r')}\n`);
+    writeFileSync(join(dir, 'envoy.yaml'), `static_resources:
+  listeners:
+  - address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: basic
+          http_filters:
+          - name: envoy.filters.http.basic_auth
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuth
+              users:
+                inline_string: |-
+                  user1:${sha('pass1')}
+                  user2:${sha('pass2')}
+              forward_username_header: x-username
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {prefix: /open}
+                route: {cluster: app}
+                typed_per_filter_config:
+                  envoy.filters.http.basic_auth: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true}
+              - match: {prefix: /admin}
+                route: {cluster: app}
+                typed_per_filter_config:
+                  envoy.filters.http.basic_auth:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuthPerRoute
+                    users: {filename: ${join(dir, 'htpasswd')}}
+              - {match: {prefix: /}, route: {cluster: app}}
+  clusters:
+  - name: app
+    load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${origin.port}}}}}]}]}
+`);
+    const auth = (up: string) => ({ authorization: `Basic ${Buffer.from(up).toString('base64')}` });
+    const p = await startProxy({ args: ['--envoy-config', join(dir, 'envoy.yaml')] });
+    try {
+      assert.doesNotMatch(p.stderr(), /not carried over/);
+      const none = await request(p.port, { path: '/echo/ba-none' });
+      assert.equal(none.status, 401, 'no credentials');
+      assert.equal(none.headers['www-authenticate'], `Basic realm="http://127.0.0.1:${p.port}/echo/ba-none"`, "Envoy's realm: the request URI");
+      assert.equal((await request(p.port, { path: '/echo/ba-wrong', headers: auth('user1:pass2') })).status, 401, 'wrong password');
+      assert.equal((await request(p.port, { path: '/echo/ba-unknown', headers: auth('user3:pass1') })).status, 401, 'unknown user');
+      assert.equal(origin.seen('/echo/ba-none').length + origin.seen('/echo/ba-wrong').length + origin.seen('/echo/ba-unknown').length, 0, 'nothing denied reaches the upstream');
+      assert.equal((await request(p.port, { path: '/echo/ba-ok', headers: { ...auth('user2:pass2'), 'x-username': 'root' } })).status, 200);
+      const seen = origin.seen('/echo/ba-ok')[0]!;
+      assert.equal(seen.headers['x-username'], 'user2', 'forward_username_header replaces what the client sent');
+      assert.equal(seen.headers.authorization, auth('user2:pass2').authorization, 'Envoy forwards the credential');
+      assert.equal((await request(p.port, { path: '/open/x' })).status, 200, 'the filter is disabled on /open');
+      assert.equal((await request(p.port, { path: '/admin/x', headers: auth('user1:pass1') })).status, 401, "the listener's users do not apply on /admin");
+      assert.equal((await request(p.port, { path: '/admin/x', headers: auth('root:t00r') })).status, 200, 'the route\'s users from a file');
+      assert.equal(await p.stat('http.basic.basic_auth.allowed'), 2);
+      assert.equal(await p.stat('http.basic.basic_auth.denied'), 4);
+      assert.equal(await p.stat('http.basic.downstream_rq_4xx'), 4);
     } finally {
       assert.equal(await p.stop(), 0);
       rmSync(dir, { recursive: true, force: true });

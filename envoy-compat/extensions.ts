@@ -50,6 +50,8 @@ export interface RouteScope {
   ctx: Ctx;
   route: RawRoute;
   listener: RawListener;
+  /** The typed_per_filter_config key: the name the filter has in the HCM's http_filters. */
+  key?: string;
 }
 
 export interface HttpFilterTranslator {
@@ -64,6 +66,11 @@ export interface HttpFilterTranslator {
   hcm(entry: Node, config: Node | undefined, scope: ListenerScope): void;
   /** The filter's typed_per_filter_config on a route or virtual host (FilterConfig already unwrapped). */
   perRoute(config: Node, scope: RouteScope): void;
+  /**
+   * A FilterConfig without config on a route: turns on the filter named `scope.key`, disabled in the
+   * HCM, for this route. Default: the listener's pillion filter with its own config.
+   */
+  enable?(cfg: Node, scope: RouteScope): void;
   /** pillion's name for the filter when it carries it (`local_ratelimit`...): FilterConfig.disabled turns it off per route. */
   readonly pillionName?: string;
 }

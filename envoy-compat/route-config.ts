@@ -121,8 +121,10 @@ function perFilter(key: string, cfg: Node, route: RawRoute, s: RouteScopeInput, 
     if (inner === undefined) {
       // Enabled here with the listener's config (the filter is disabled in the HCM).
       const t = s.filtersByName.get(key) ?? lookup(s.allFilters, key, undefined);
+      if (t?.pillionName !== undefined && fromVhost && route.filters?.[t.pillionName] !== undefined) return;
+      if (t?.enable !== undefined) return t.enable(cfg, { ctx: s.ctx, route, listener: s.listener, key });
       if (t?.pillionName !== undefined && (s.listener.filters ?? []).some((f) => f.name === t.pillionName)) {
-        if (!fromVhost || route.filters?.[t.pillionName] === undefined) (route.filters ??= {})[t.pillionName] = {};
+        (route.filters ??= {})[t.pillionName] = {};
       }
       return;
     }
@@ -136,7 +138,7 @@ function perFilter(key: string, cfg: Node, route: RawRoute, s: RouteScopeInput, 
   // A virtual host's override applies to each of its routes without their own; findings are reported once.
   if (fromVhost && t.pillionName !== undefined && route.filters?.[t.pillionName] !== undefined) return;
   if (fromVhost && s.ctx.report.dropped.some((d) => d.path === inner.where)) return;
-  t.perRoute(inner, { ctx: s.ctx, route, listener: s.listener });
+  t.perRoute(inner, { ctx: s.ctx, route, listener: s.listener, key });
 }
 
 function translateRoute(r: Node, s: RouteScopeInput, host: RawHeaderMatcher | undefined): RawRoute | undefined {

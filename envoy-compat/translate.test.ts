@@ -6,6 +6,7 @@ import { translateDocs } from './bootstrap.js';
 import { loadEnvoyConfig } from './index.js';
 import { parseDoc } from './source.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../src/config/validate.js';
@@ -189,6 +190,91 @@ route_config:
         local_ratelimit: { token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: '60000ms' }, enabled: 0, enforced: 0, response_headers: false, descriptors: [] },
       },
     ]);
+  });
+});
+
+describe('basic_auth', () => {
+  const sha = (pw: string) => `{SHA}${createHash('sha1').update(pw).digest('base64')}`;
+  const filter = (name: string, users: string, extra = '') => `- name: ${name}
+  ${extra}typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuth
+    users: {inline_bytes: ${Buffer.from(users).toString('base64')}}
+`;
+
+  test('BasicAuth -> basic_auth; BasicAuthPerRoute users -> the route override; FilterConfig disabled -> false; it validates', () => {
+    const t = translate(boot(`stat_prefix: s
+http_filters:
+${filter('envoy.filters.http.basic_auth', `alice:${sha('a')}\n`)}- name: envoy.filters.http.router
+route_config:
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+    - match: {prefix: /health}
+      route: {cluster: app}
+      typed_per_filter_config:
+        envoy.filters.http.basic_auth: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true}
+    - match: {prefix: /admin}
+      route: {cluster: app}
+      typed_per_filter_config:
+        envoy.filters.http.basic_auth:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuthPerRoute
+          users: {inline_string: "root:${sha('r')}"}
+    - match: {prefix: /}
+      route: {cluster: app}`.replace('users: {inline_bytes', 'forward_username_header: x-user\n    users: {inline_bytes')));
+    assert.deepEqual(t.report.dropped, []);
+    const l = t.config.listeners[0]!;
+    assert.deepEqual(l.filters, [{ name: 'basic_auth', users: `alice:${sha('a')}\n`, forward_username_header: 'x-user' }]);
+    assert.deepEqual(l.routes.map((r) => r.filters), [{ basic_auth: false }, { basic_auth: { users: `root:${sha('r')}` } }, undefined]);
+    const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-unit-'));
+    try {
+      const file = join(dir, 'envoy.yaml');
+      writeFileSync(file, boot(`stat_prefix: s\nhttp_filters:\n${filter('envoy.filters.http.basic_auth', `alice:${sha('a')}`)}${ROUTES_TO_APP}`));
+      const v = loadEnvoyConfig(file).validated;
+      assert.deepEqual((v.listeners[0]!.filters[0]!.config as { credentials: [string, string][] }).credentials, [['alice', sha('a').slice(5)]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("Envoy Gateway's shape: one disabled filter per policy, each turned on by its routes, becomes route overrides", () => {
+    const t = translate(boot(`stat_prefix: s
+http_filters:
+${filter('envoy.filters.http.basic_auth/p1', `u1:${sha('1')}`, 'disabled: true\n  ')}${filter('envoy.filters.http.basic_auth/p2', `u2:${sha('2')}`, 'disabled: true\n  ')}- name: envoy.filters.http.router
+route_config:
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+    - match: {prefix: /one}
+      route: {cluster: app}
+      typed_per_filter_config:
+        envoy.filters.http.basic_auth/p1: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, config: {}}
+    - match: {prefix: /two}
+      route: {cluster: app}
+      typed_per_filter_config:
+        envoy.filters.http.basic_auth/p2: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig}
+    - match: {prefix: /}
+      route: {cluster: app}`));
+    assert.deepEqual(t.report.dropped, []);
+    const l = t.config.listeners[0]!;
+    assert.deepEqual(l.filters, [{ name: 'basic_auth', users: `u1:${sha('1')}` }]);
+    assert.deepEqual(l.routes.map((r) => r.filters), [{ basic_auth: {} }, { basic_auth: { users: `u2:${sha('2')}` } }, { basic_auth: false }]);
+  });
+
+  test('a second basic_auth on every route, an htpasswd line Envoy refuses, and no users', () => {
+    const two = translate(boot(`stat_prefix: s
+http_filters:
+${filter('a', `u1:${sha('1')}`)}${filter('b', `u2:${sha('2')}`)}- name: envoy.filters.http.router
+${ROUTES_TO_APP}`));
+    assert.equal(two.report.dropped.length, 1);
+    assert.match(two.report.dropped[0]!.reason, /second basic_auth filter on every route/);
+    assert.equal(two.report.dropped[0]!.unsafe, true);
+    assert.throws(() => translate(boot(`stat_prefix: s\nhttp_filters:\n${filter('a', 'u1:$apr1$x$y')}${ROUTES_TO_APP}`)),
+      /envoy\.yaml:\d+: .*http_filters\[0\]\.typed_config\.users: htpasswd line 1: user 'u1': unsupported hash; only \{SHA\}/);
+    const none = translate(boot(`stat_prefix: s\nhttp_filters:\n- name: envoy.filters.http.basic_auth\n${ROUTES_TO_APP}`));
+    assert.deepEqual(none.config.listeners[0]!.filters, [{ name: 'basic_auth', users: '' }]);
+    assert.match(none.report.notes.map((n) => n.reason).join('\n'), /no users: every request gets 401/);
   });
 });
 
