@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { COLLECTOR_DEFAULTS } from '../../src/agent/collectors/index.js';
-import { FilesystemCollector, type StatfsFn } from '../../src/agent/collectors/filesystem.js';
+import { FilesystemCollector, type StatfsFn, type StatfsSyncFn } from '../../src/agent/collectors/filesystem.js';
 import { createAgentServer } from '../../src/agent/http-server.js';
 import { MetricSet } from '../../src/agent/exposition.js';
 import { parseFlags } from '../../src/agent/flags.js';
@@ -159,6 +159,7 @@ describe('filesystem collector and hung mounts', () => {
       '24 22 0:41 / /data ro,relatime - xfs /dev/sdb1 ro',
       '25 22 0:5 / /proc rw - proc proc rw',
       '26 22 0:42 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw',
+      '27 23 0:43 / /mnt/nfs/scratch rw - tmpfs tmpfs rw',
     ].join('\n') + '\n');
     return dir;
   };
@@ -168,15 +169,20 @@ describe('filesystem collector and hung mounts', () => {
     const opts = parseFlags([`--path.procfs=${procfs}`, '--collector.filesystem.mount-timeout=100ms'], COLLECTOR_DEFAULTS);
     const pending = new Map<string, () => void>();
     const calls: string[] = [];
+    const syncCalls: string[] = [];
     let hung = true;
+    const st = { type: 0, bsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 1000, ffree: 900 };
     const statfsFn: StatfsFn = (path, cb) => {
       calls.push(path);
-      const st = { type: 0, bsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 1000, ffree: 900 };
       if (hung && path.endsWith('/mnt/nfs')) pending.set(path, () => cb(null, st as never)); // hangs until released
       else cb(null, st as never);
     };
+    const statfsSyncFn: StatfsSyncFn = (path) => {
+      syncCalls.push(path);
+      return st as never;
+    };
     const lines: string[] = [];
-    const c = new FilesystemCollector({ paths: opts.paths, opts, logger: createLogger('warn', (l) => lines.push(l)) }, statfsFn);
+    const c = new FilesystemCollector({ paths: opts.paths, opts, logger: createLogger('warn', (l) => lines.push(l)) }, statfsFn, statfsSyncFn);
     const t0 = Date.now();
     const out = new MetricSet();
     await c.update(out);
@@ -184,12 +190,17 @@ describe('filesystem collector and hung mounts', () => {
     assert.ok(elapsed < 1000, `scrape took ${elapsed} ms`);
     const text = out.render();
     assert.match(text, /node_filesystem_device_error\{device="srv:\/export",fstype="nfs4",mountpoint="\/mnt\/nfs"\} 1/);
-    assert.doesNotMatch(text, /node_filesystem_size_bytes\{[^}]*mnt\/nfs/);
+    assert.doesNotMatch(text, /node_filesystem_size_bytes\{[^}]*mountpoint="\/mnt\/nfs"/);
     assert.match(text, /node_filesystem_size_bytes\{device="\/dev\/sda1",fstype="ext4",mountpoint="\/"\} 409600/);
     assert.match(text, /node_filesystem_avail_bytes\{device="\/dev\/sda1",fstype="ext4",mountpoint="\/"\} 163840/);
     assert.match(text, /node_filesystem_readonly\{device="\/dev\/sdb1",fstype="xfs",mountpoint="\/data"\} 1/);
     assert.doesNotMatch(text, /mountpoint="\/proc"|cgroup2/, 'default excludes apply');
     assert.ok(lines.some((l) => l.includes('level=warn') && l.includes('/mnt/nfs')), 'the timeout is logged at warn');
+    // Local filesystems are asked on the main thread; NFS, and a tmpfs whose path crosses the NFS
+    // mount, through the thread pool with the timeout.
+    assert.deepEqual(syncCalls.sort(), ['/', '/data']);
+    assert.deepEqual(calls.sort(), ['/mnt/nfs', '/mnt/nfs/scratch']);
+    assert.match(text, /node_filesystem_size_bytes\{device="tmpfs",fstype="tmpfs",mountpoint="\/mnt\/nfs\/scratch"\} 409600/);
 
     // Next scrape: the stuck mount is not asked again (no second blocked thread), still device_error 1.
     const before = calls.filter((p) => p.endsWith('/mnt/nfs')).length;

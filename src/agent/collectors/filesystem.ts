@@ -7,7 +7,13 @@
 // (the mount gets node_filesystem_device_error 1), but the thread stays blocked. Like
 // node_exporter's stuckMounts, a mount whose statfs has not returned is not asked again until it
 // does; that bounds the blocked threads to the number of hung mounts instead of one per scrape.
-import { statfs, type StatsFs } from 'node:fs';
+//
+// Only filesystems that could hang take that path. statfs on a local disk or tmpfs answers from
+// counters the kernel keeps in memory, in microseconds; sending it through the thread pool cost
+// each scrape a thread wake-up per mount and an event-loop turn per answer, and on a busy node that
+// scheduling was the agent's latency tail (docs/agent.md, Footprint). So local types are asked
+// synchronously, unless the path to them crosses a mount that could hang.
+import { statfs, statfsSync, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { isNotFound, procPath, readText, type Collector } from '../collector.js';
 import { compileFlagRegex } from '../device-filter.js';
@@ -57,9 +63,21 @@ export function parseMountinfo(text: string): Mount[] {
   return mounts;
 }
 
+/**
+ * Filesystems whose statfs(2) cannot wait on a server, a daemon (FUSE) or a device: the kernel
+ * answers from in-memory superblock counters. Anything else (nfs, cifs, fuse.*, ceph, 9p, autofs,
+ * a type we do not know) goes through the thread pool with the timeout.
+ */
+export const LOCAL_FS_TYPES: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'f2fs', 'vfat', 'exfat', 'tmpfs', 'ramfs']);
+/** Kernel pseudo filesystems: path lookup through them never blocks, so they do not make a mount below them unsafe. */
+const PSEUDO_FS_TYPES: ReadonlySet<string> = new Set(['overlay', 'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'nsfs',
+  'mqueue', 'securityfs', 'debugfs', 'tracefs', 'configfs', 'bpf', 'pstore', 'hugetlbfs', 'fusectl', 'binfmt_misc', 'efivarfs', 'rpc_pipefs']);
+
 type StatfsResult = { ok: true; st: StatsFs } | { ok: false; err: Error };
 /** fs.statfs's callback form; injectable so tests can simulate a hung NFS mount. */
 export type StatfsFn = (path: string, cb: (err: NodeJS.ErrnoException | null, st: StatsFs) => void) => void;
+/** fs.statfsSync; injectable for tests. */
+export type StatfsSyncFn = (path: string) => StatsFs;
 
 export class FilesystemCollector implements Collector {
   readonly name = 'filesystem';
@@ -68,7 +86,7 @@ export class FilesystemCollector implements Collector {
   /** Mount points whose statfs timed out and has not returned yet. */
   private readonly stuck = new Set<string>();
 
-  constructor(private readonly ctx: CollectorContext, private readonly statfsFn: StatfsFn = statfs) {
+  constructor(private readonly ctx: CollectorContext, private readonly statfsFn: StatfsFn = statfs, private readonly statfsSyncFn: StatfsSyncFn = statfsSync) {
     this.mountPointsExclude = compileFlagRegex('collector.filesystem.mount-points-exclude', ctx.opts.filesystemMountPointsExclude);
     this.fsTypesExclude = compileFlagRegex('collector.filesystem.fs-types-exclude', ctx.opts.filesystemFsTypesExclude);
   }
@@ -77,35 +95,50 @@ export class FilesystemCollector implements Collector {
     const { rootfs } = this.ctx.paths;
     const seen = new Set<string>();
     const pending: Promise<void>[] = [];
-    for (const m of this.mounts()) {
+    const mounts = this.mounts();
+    const mayBlock = mountPointsThatMayBlock(mounts);
+    for (const m of mounts) {
       const mountPoint = stripRootfs(rootfs, m.mountPoint);
       if (this.mountPointsExclude.test(mountPoint) || this.fsTypesExclude.test(m.fsType)) continue;
       const key = `${m.device}\u0000${mountPoint}\u0000${m.fsType}`;
       if (seen.has(key)) continue; // bind mounts and over-mounts repeat the same triple
       seen.add(key);
       const lv = [m.device, mountPoint, m.fsType];
+      const path = join(rootfs, mountPoint);
+      if (LOCAL_FS_TYPES.has(m.fsType) && !isBelowAny(m.mountPoint, mayBlock)) {
+        let r: StatfsResult;
+        try {
+          r = { ok: true, st: this.statfsSyncFn(path) };
+        } catch (err) {
+          r = { ok: false, err: err as Error };
+        }
+        this.report(out, r, m, lv, path);
+        continue;
+      }
       if (this.stuck.has(mountPoint)) {
         this.ctx.logger.debug('Mount point is in an unresponsive state', { mountpoint: mountPoint });
         out.add(deviceErrorDesc, 1, ...lv);
         continue;
       }
-      pending.push(this.statfsWithTimeout(join(rootfs, mountPoint), mountPoint).then((r) => {
-        if (!r.ok) {
-          this.ctx.logger.debug('Error on statfs() system call', { rootfs: join(rootfs, mountPoint), err: r.err });
-          out.add(deviceErrorDesc, 1, ...lv);
-          return;
-        }
-        const { st } = r;
-        out.add(deviceErrorDesc, 0, ...lv);
-        out.add(sizeDesc, st.blocks * st.bsize, ...lv);
-        out.add(freeDesc, st.bfree * st.bsize, ...lv);
-        out.add(availDesc, st.bavail * st.bsize, ...lv);
-        out.add(filesDesc, st.files, ...lv);
-        out.add(filesFreeDesc, st.ffree, ...lv);
-        out.add(readonlyDesc, m.readOnly ? 1 : 0, ...lv);
-      }));
+      pending.push(this.statfsWithTimeout(path, mountPoint).then((r) => this.report(out, r, m, lv, path)));
     }
-    await Promise.all(pending);
+    if (pending.length > 0) await Promise.all(pending);
+  }
+
+  private report(out: MetricSet, r: StatfsResult, m: Mount, lv: string[], path: string): void {
+    if (!r.ok) {
+      this.ctx.logger.debug('Error on statfs() system call', { rootfs: path, err: r.err });
+      out.add(deviceErrorDesc, 1, ...lv);
+      return;
+    }
+    const { st } = r;
+    out.add(deviceErrorDesc, 0, ...lv);
+    out.add(sizeDesc, st.blocks * st.bsize, ...lv);
+    out.add(freeDesc, st.bfree * st.bsize, ...lv);
+    out.add(availDesc, st.bavail * st.bsize, ...lv);
+    out.add(filesDesc, st.files, ...lv);
+    out.add(filesFreeDesc, st.ffree, ...lv);
+    out.add(readonlyDesc, m.readOnly ? 1 : 0, ...lv);
   }
 
   /** The host's mounts: PID 1's view, or our own when hidepid hides PID 1. */
@@ -148,6 +181,25 @@ export class FilesystemCollector implements Collector {
       }
     });
   }
+}
+
+/**
+ * Mount points (host paths, as in mountinfo) of filesystems that are neither local nor kernel
+ * pseudo filesystems: looking up a path below one of them can wait on its server, so a local mount
+ * under an NFS mount still goes through the thread pool. Usually empty or a handful.
+ */
+export function mountPointsThatMayBlock(mounts: readonly Mount[]): string[] {
+  const out: string[] = [];
+  for (const m of mounts) if (!LOCAL_FS_TYPES.has(m.fsType) && !PSEUDO_FS_TYPES.has(m.fsType)) out.push(m.mountPoint);
+  return out;
+}
+
+/** True when `mountPoint` is one of `roots` or below one. */
+export function isBelowAny(mountPoint: string, roots: readonly string[]): boolean {
+  for (const r of roots) {
+    if (mountPoint === r || r === '/' || mountPoint.startsWith(r.endsWith('/') ? r : `${r}/`)) return true;
+  }
+  return false;
 }
 
 /** Mount points as the host sees them: with --path.rootfs=/host, "/host/boot" is reported as "/boot". */

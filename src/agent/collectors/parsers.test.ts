@@ -6,7 +6,7 @@ import { parseProcStat } from '../procfs/proc-stat.js';
 import { identifyContainer, parseIoStat } from './containers.js';
 import { parseCpuList } from './cpu.js';
 import { parseDiskstats, parseUdevProperties } from './diskstats.js';
-import { parseMountinfo, stripRootfs } from './filesystem.js';
+import { isBelowAny, mountPointsThatMayBlock, parseMountinfo, stripRootfs } from './filesystem.js';
 import { parseLoadavg } from './loadavg.js';
 import { parseMeminfo } from './meminfo.js';
 import { parseNetDev } from './netdev.js';
@@ -66,6 +66,16 @@ describe('kernel file parsers', () => {
     assert.equal(stripRootfs('/host', '/host'), '/');
     assert.equal(stripRootfs('/host/', '/hostile'), '/hostile');
     assert.equal(stripRootfs('/', '/boot'), '/boot');
+    const mounts = parseMountinfo([
+      '1 0 8:1 / / rw - ext4 /dev/sda1 rw', '2 1 0:5 / /proc rw - proc proc rw',
+      '3 1 0:40 / /mnt/nfs rw - nfs4 srv:/x rw', '4 1 0:41 / /home rw - fuse.sshfs u@h: rw',
+    ].join('\n'));
+    assert.deepEqual(mountPointsThatMayBlock(mounts), ['/mnt/nfs', '/home']);
+    assert.equal(isBelowAny('/mnt/nfs/a', ['/mnt/nfs']), true);
+    assert.equal(isBelowAny('/mnt/nfs', ['/mnt/nfs']), true);
+    assert.equal(isBelowAny('/mnt/nfs2', ['/mnt/nfs']), false);
+    assert.equal(isBelowAny('/boot', ['/']), true, 'an NFS root makes every mount unsafe');
+    assert.equal(isBelowAny('/boot', []), false);
   });
 
   it('PSI files, with and without a full line', () => {
