@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StatRegistry } from '../stats/registry.js';
-import { renderHistogramsPrometheus, renderHistogramsText, renderPrometheus, renderStatsText, type ExtraSample, type HistogramView } from '../stats/render.js';
+import { renderHistogramsPrometheus, renderHistogramsText, renderPrometheus, renderStatsText, type ExtraSample, type HistogramView, type PromNaming } from '../stats/render.js';
 import { PERCENTILES } from '../telemetry/metrics-pool.js';
 import { log } from '../util/log.js';
 
@@ -22,6 +22,8 @@ export interface AdminControl {
   histograms(bucketsMs?: readonly number[]): Promise<HistogramView[]>;
   /** The config's histogram bucket bounds (ms). */
   histogramBucketsMs(): readonly number[];
+  /** The config's `stats.prometheus_names`. */
+  prometheusNames(): PromNaming;
   clustersText(): string;
   clustersJson(): unknown;
   /** POST /quitquitquit: drain, then exit 0. */
@@ -96,7 +98,8 @@ export class AdminServer {
     // The bounds are read once, so a reload during the merge cannot pair counts with other bounds.
     const buckets = c.histogramBucketsMs();
     const hs = await c.histograms(buckets);
-    const text = renderPrometheus(c.registry, c.statValues(), c.extraSamples()) + renderHistogramsPrometheus(hs, buckets, PERCENTILES);
+    const naming = c.prometheusNames();
+    const text = renderPrometheus(c.registry, c.statValues(), c.extraSamples(), naming) + renderHistogramsPrometheus(hs, buckets, PERCENTILES, naming);
     send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
   }
 

@@ -1,4 +1,5 @@
 import type { FrontKind } from '../front/types.js';
+import type { PromNaming } from '../stats/render.js';
 import type { ClusterTls, ListenerTls } from '../front/tls-config.js';
 import type { ListenerAccessLogs } from '../telemetry/config.js';
 import type { TcpClusterConfig, TcpListenerConfig } from '../l4/config.js';
@@ -157,6 +158,8 @@ export interface Config {
   envoy_headers: boolean;
   /** Upper bounds (ms) of the Prometheus latency histograms (`stats.histogram_buckets`). */
   histogram_buckets_ms: number[];
+  /** `/stats/prometheus` names: Envoy's (`envoy_cluster_...{envoy_cluster_name=}`) or pillion's (`stats.prometheus_names`). */
+  prometheus_names: PromNaming;
   /** L4 (tcp_proxy) listeners and their clusters: src/l4/config.ts, docs/l4.md. */
   tcp_listeners?: TcpListenerConfig[];
   tcp_clusters?: TcpClusterConfig[];

@@ -14,7 +14,7 @@ import { ConfigError } from '../config/validate.js';
 import { nativeFront } from '../front/uws.js';
 import type { ServerStats } from '../stats/names.js';
 import { StatRegistry, newStatBuffer, sumStats } from '../stats/registry.js';
-import type { ExtraSample } from '../stats/render.js';
+import type { ExtraSample, PromNaming } from '../stats/render.js';
 import { log } from '../util/log.js';
 import { version } from '../util/version.js';
 import { filterSlotKey, type Plan } from './data-plane.js';
@@ -424,6 +424,10 @@ export class Supervisor implements AdminControl {
 
   histogramBucketsMs(): readonly number[] {
     return this.config.histogram_buckets_ms;
+  }
+
+  prometheusNames(): PromNaming {
+    return this.config.prometheus_names;
   }
 
   configDump(): unknown {

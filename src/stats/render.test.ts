@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promName, renderPrometheus, renderStatsText } from './render.js';
+import { named, promName, renderPrometheus, renderStatsText } from './render.js';
 import { StatRegistry, newStatBuffer, sumStats } from './registry.js';
 
 test("Envoy's Prometheus names: scope as a label, status classes as envoy_response_code_class", () => {
@@ -30,4 +30,26 @@ test('a registry hands out the same slot for the same name, and adjacent status 
   const x = r.listener('l');
   assert.deepEqual(r.listener('l'), x);
   assert.equal(x.rq5xx - x.rq1xx, 4);
+});
+
+test("pillion naming: envoy_ families become pillion_, Envoy's label names plain ones, label values untouched", () => {
+  assert.deepEqual(named('envoy_http_downstream_rq_xx_total', '{envoy_response_code_class="2",envoy_http_conn_manager_prefix="in"}', 'pillion'),
+    { family: 'pillion_http_downstream_rq_xx_total', labels: '{code_class="2",listener="in"}' });
+  // A value that looks like a label (escaped quote, comma, Envoy's label name) is copied as it is.
+  const tricky = '{envoy_cluster_name="a\\"b,envoy_route_name=\\"x",envoy_route_name="r"}';
+  assert.deepEqual(named('envoy_cluster_x', tricky, 'pillion'), { family: 'pillion_cluster_x', labels: '{cluster="a\\"b,envoy_route_name=\\"x",route="r"}' });
+  assert.deepEqual(named('pillion_pool_queue_size', '{pool="metrics"}', 'pillion'), { family: 'pillion_pool_queue_size', labels: '{pool="metrics"}' });
+  assert.deepEqual(named('envoy_server_live', '', 'envoy'), { family: 'envoy_server_live', labels: '' });
+  const r = new StatRegistry();
+  const a = r.cluster('app');
+  const v = new Float64Array(r.stats.length);
+  v[a.rqTotal] = 3;
+  const envoy = renderPrometheus(r, v, [], 'envoy');
+  const pillion = renderPrometheus(r, v, [], 'pillion');
+  assert.match(envoy, /^envoy_cluster_upstream_rq_total\{envoy_cluster_name="app"\} 3$/m);
+  assert.match(pillion, /^pillion_cluster_upstream_rq_total\{cluster="app"\} 3$/m);
+  assert.doesNotMatch(pillion, /envoy_/);
+  // Names resolved once per registry and naming: a stat added later is rendered too.
+  r.cluster('late');
+  assert.match(renderPrometheus(r, new Float64Array(r.stats.length), [], 'pillion'), /^pillion_cluster_upstream_rq_total\{cluster="late"\} 0$/m);
 });

@@ -51,6 +51,62 @@ export function promName(name: string, type: 'counter' | 'gauge'): PromName {
   return { family, labels: labels.length ? `{${labels.join(',')}}` : '' };
 }
 
+/**
+ * How `/stats/prometheus` names metrics (`stats.prometheus_names`, chosen when the config loads):
+ * `envoy`, Envoy's families and labels (the default, and always so for `--envoy-config`: dashboards
+ * built for Envoy work unchanged), or `pillion`, the same metrics under pillion's own prefix and plain
+ * label names: `pillion_cluster_upstream_rq_total{cluster="app"}`.
+ */
+export type PromNaming = 'envoy' | 'pillion';
+
+/** Envoy's label names and pillion's. */
+const PILLION_LABELS: Readonly<Record<string, string>> = {
+  envoy_cluster_name: 'cluster',
+  envoy_http_conn_manager_prefix: 'listener',
+  envoy_route_name: 'route',
+  envoy_response_code_class: 'code_class',
+  envoy_listener_address: 'address',
+};
+
+/** An Envoy-style family and label set under the chosen naming. */
+export function named(family: string, labels: string, naming: PromNaming): PromName {
+  if (naming === 'envoy') return { family, labels };
+  return { family: family.startsWith('envoy_') ? `pillion_${family.slice(6)}` : family, labels: renameLabels(labels) };
+}
+
+/** `{a="x",b="y"}` with Envoy's label names replaced; values (quoted, with \\ \" \n escapes) are copied
+ *  untouched, so a name inside a value is never rewritten. */
+function renameLabels(labels: string): string {
+  if (labels === '') return labels;
+  let out = '{';
+  let i = 1;
+  while (i < labels.length - 1) {
+    const eq = labels.indexOf('=', i);
+    const name = labels.slice(i, eq);
+    let j = eq + 2; // past `="`
+    while (labels[j] !== '"') j += labels[j] === '\\' ? 2 : 1;
+    out += `${PILLION_LABELS[name] ?? name}=${labels.slice(eq + 1, j + 1)}`;
+    i = j + 1;
+    if (labels[i] === ',') { out += ','; i++; }
+  }
+  return `${out}}`;
+}
+
+/** Each registry's stat names under a naming, resolved once per stat (slots only ever append). */
+const resolved = new WeakMap<StatRegistry, Record<PromNaming, PromName[]>>();
+
+function promNames(registry: StatRegistry, naming: PromNaming): PromName[] {
+  let r = resolved.get(registry);
+  if (r === undefined) resolved.set(registry, (r = { envoy: [], pillion: [] }));
+  const names = r[naming];
+  for (let i = names.length; i < registry.stats.length; i++) {
+    const s = registry.stats[i]!;
+    const p = promName(s.name, s.type);
+    names.push(named(p.family, p.labels, naming));
+  }
+  return names;
+}
+
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
@@ -66,20 +122,25 @@ export interface ExtraSample {
 }
 
 /** Prometheus text format 0.0.4: one HELP and TYPE per family, samples grouped under it. */
-export function renderPrometheus(registry: StatRegistry, values: Float64Array, extra: readonly ExtraSample[] = []): string {
+export function renderPrometheus(registry: StatRegistry, values: Float64Array, extra: readonly ExtraSample[] = [], naming: PromNaming = 'envoy'): string {
   const families = new Map<string, { type: string; help: string; samples: string[] }>();
   const add = (family: string, type: string, help: string, sample: string) => {
     let f = families.get(family);
     if (f === undefined) families.set(family, (f = { type, help, samples: [] }));
     f.samples.push(sample);
   };
+  const names = promNames(registry, naming);
+  const classHelp = `Responses by status class (${naming === 'envoy' ? 'envoy_response_code_class' : PILLION_LABELS.envoy_response_code_class})`;
   registry.stats.forEach((s, i) => {
-    const p = promName(s.name, s.type);
+    const p = names[i]!;
     // A status-class family gathers five stats with five help texts: say what the family is.
-    const help = p.family.endsWith('_rq_xx_total') ? 'Responses by status class (envoy_response_code_class)' : s.help;
+    const help = p.family.endsWith('_rq_xx_total') ? classHelp : s.help;
     add(p.family, s.type, help, `${p.family}${p.labels} ${values[i]}`);
   });
-  for (const e of extra) add(e.family, e.type, e.help, `${e.family}${e.labels} ${e.value}`);
+  for (const e of extra) {
+    const p = named(e.family, e.labels, naming);
+    add(p.family, e.type, e.help, `${p.family}${p.labels} ${e.value}`);
+  }
   let out = '';
   for (const name of [...families.keys()].sort()) {
     const f = families.get(name)!;
@@ -114,10 +175,11 @@ export function renderHistogramsText(hs: readonly HistogramView[], percentiles: 
 }
 
 /** Prometheus histograms (milliseconds, Envoy's unit for rq_time) and a summary beside each. */
-export function renderHistogramsPrometheus(hs: readonly HistogramView[], bucketsMs: readonly number[], percentiles: readonly number[]): string {
+export function renderHistogramsPrometheus(hs: readonly HistogramView[], bucketsMs: readonly number[], percentiles: readonly number[], naming: PromNaming = 'envoy'): string {
   const fams = new Map<string, { hist: string[]; summ: string[] }>();
   for (const h of hs) {
-    const p = promName(h.name, 'gauge');
+    const e = promName(h.name, 'gauge');
+    const p = named(e.family, e.labels, naming);
     const inner = p.labels === '' ? '' : p.labels.slice(1, -1);
     const lbl = (extra: string) => `{${inner === '' ? extra : `${inner},${extra}`}}`;
     let f = fams.get(p.family);

@@ -4,6 +4,7 @@
 import type { Checker, Path } from '../config/validate.js';
 import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, type Captures } from './format.js';
 import { DEFAULT_BUCKETS_MS } from './metrics-pool.js';
+import type { PromNaming } from '../stats/render.js';
 
 export type HttpPreset = 'ndjson' | 'loki' | 'elasticsearch';
 
@@ -124,16 +125,17 @@ export function parseAccessLogs(c: Checker, v: unknown, path: Path): ListenerAcc
 
 /**
  * The root `stats:` block: `histogram_buckets`, the upper bounds (ms) of the Prometheus histograms
- * (Envoy's `stats_config.histogram_bucket_settings`, one list for every histogram). Envoy's defaults
- * when absent.
+ * (Envoy's `stats_config.histogram_bucket_settings`, one list for every histogram), Envoy's defaults
+ * when absent; and `prometheus_names`, `envoy` (default) or `pillion` (src/stats/render.ts PromNaming).
  */
-export function parseStatsConfig(c: Checker, v: unknown, path: Path): { histogram_buckets_ms: number[] } {
-  if (v === undefined) return { histogram_buckets_ms: [...DEFAULT_BUCKETS_MS] };
-  const o = c.object(v, path, ['histogram_buckets']);
-  if (o.histogram_buckets === undefined) return { histogram_buckets_ms: [...DEFAULT_BUCKETS_MS] };
+export function parseStatsConfig(c: Checker, v: unknown, path: Path): { histogram_buckets_ms: number[]; prometheus_names: PromNaming } {
+  const o = v === undefined ? {} : c.object(v, path, ['histogram_buckets', 'prometheus_names']);
+  const names = o.prometheus_names ?? 'envoy';
+  if (names !== 'envoy' && names !== 'pillion') c.fail([...path, 'prometheus_names'], "must be 'envoy' or 'pillion'");
+  if (o.histogram_buckets === undefined) return { histogram_buckets_ms: [...DEFAULT_BUCKETS_MS], prometheus_names: names };
   const p = [...path, 'histogram_buckets'];
   const bounds = c.array(o.histogram_buckets, p).map((x, i) => c.number(x, [...p, i], 0, 0.001, 3_600_000));
   if (bounds.length === 0 || bounds.length > 64) c.fail(p, 'needs 1 to 64 bounds');
   for (let i = 1; i < bounds.length; i++) if (bounds[i]! <= bounds[i - 1]!) c.fail([...p, i], 'bounds must increase');
-  return { histogram_buckets_ms: bounds };
+  return { histogram_buckets_ms: bounds, prometheus_names: names };
 }

@@ -261,3 +261,42 @@ listeners:
     await p.stop();
   });
 });
+
+describe('admin: stats.prometheus_names', () => {
+  test("pillion: the same metrics under pillion_ with plain label names, histograms included; valid under promtool; /stats keeps Envoy's names", {
+    skip: hasPromtool ? false : 'promtool not installed',
+  }, async () => {
+    const f = await startFixture({ extra: 'stats:\n  prometheus_names: pillion\n' });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(f.proxy.port, { path: '/bytes/2' })).status, 200);
+      assert.equal((await request(f.proxy.port, { path: '/status/503' })).status, 503);
+      // The histograms reach the main thread with a scrape: ask until they show.
+      let body = '';
+      await waitFor('the downstream histogram', async () => {
+        body = (await f.proxy.admin('/stats/prometheus')).body;
+        return /^pillion_http_downstream_rq_time_count\{listener="ingress"\} 4$/m.test(body);
+      });
+      const check = promtool(body)!;
+      assert.ok(check.ok, check.output);
+      assert.doesNotMatch(body, /envoy_/, 'no Envoy family or label name is left');
+      assert.match(body, /^pillion_http_downstream_rq_xx_total\{code_class="2",listener="ingress"\} 3$/m);
+      assert.match(body, /^pillion_http_downstream_rq_xx_total\{code_class="5",listener="ingress"\} 1$/m);
+      assert.match(body, /^pillion_cluster_upstream_rq_total\{cluster="local_app"\} 4$/m);
+      assert.match(body, /^# TYPE pillion_cluster_upstream_rq_time histogram$/m);
+      assert.match(body, /^pillion_cluster_upstream_rq_time_bucket\{cluster="local_app",le="\+Inf"\} 4$/m);
+      assert.match(body, /^pillion_server_live 1$/m);
+      assert.match(body, /^pillion_config_reload_success_total 0$/m, 'stats pillion names anyway keep their name');
+      assert.match(body, /^pillion_listener_downstream_cx_active\{address="127\.0\.0\.1_\d+"\} \d+$/m);
+      assert.equal(await f.proxy.stat('cluster.local_app.upstream_rq_total'), 4, '/stats is not affected');
+    } finally {
+      await f.stop();
+    }
+  });
+
+  test('an unknown value is refused at load with the field', async () => {
+    const p = spawnProxy({ config: 'admin: {port: 0}\nlisteners: [{port: 0, address: 127.0.0.1, routes: [{direct_response: {status: 200}}]}]\nstats: {prometheus_names: prom}\n' });
+    await waitFor('exit', () => p.exitCode !== undefined);
+    assert.equal(p.exitCode, 2);
+    assert.match(p.stderr(), /stats\.prometheus_names: must be 'envoy' or 'pillion'/);
+  });
+});
