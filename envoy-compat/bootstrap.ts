@@ -60,6 +60,14 @@ export function translateDocs(docs: Doc[], options: TranslateOptions = {}): Tran
     at.note(`cluster '${name}' is defined nowhere: Envoy answers 503 for routes to it (RDS does not check names); pillion gets an empty cluster that answers 503`);
   }
 
+  const suppressing = ctx.routers.filter((r) => r.suppress);
+  if (suppressing.length > 0 && suppressing.length === ctx.routers.length) ctx.out.envoy_headers = false;
+  else {
+    for (const r of suppressing) {
+      r.at.dropSelf('suppress_envoy_headers on some HTTP listeners only: pillion turns x-envoy-* response headers off for all listeners or none, so they stay on');
+    }
+  }
+
   // A bootstrap must give pillion something to run; resource files alone (`check` on a CDS file) need not.
   if (ctx.out.listeners.length === 0 && (root !== undefined || !options.allowNoListener)) {
     const why = report.dropped.map((d) => `${d.line !== undefined ? `line ${d.line}: ` : ''}${d.path}: ${d.reason}`);

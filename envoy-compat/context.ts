@@ -62,6 +62,10 @@ export interface RawConfig {
   clusters: RawCluster[];
   /** tcp_proxy listeners (src/l4/config.ts). */
   tcp_listeners?: RawTcpListener[];
+  /** false when every HCM's router has suppress_envoy_headers. */
+  envoy_headers?: boolean;
+  /** Always Envoy's Prometheus names: a team moving from Envoy keeps its dashboards. */
+  stats: { prometheus_names: 'envoy' };
 }
 
 export interface TranslateOptions {
@@ -74,7 +78,7 @@ export interface TranslateOptions {
 }
 
 export class Ctx {
-  readonly out: RawConfig = { listeners: [], clusters: [] };
+  readonly out: RawConfig = { listeners: [], clusters: [], stats: { prometheus_names: 'envoy' } };
   /** pillion field (as `fieldName` prints it) -> the Envoy field it came from. */
   readonly origins = new Map<string, Node>();
   /** Files the translation read besides the bootstrap (filesystem xDS), to watch for changes. */
@@ -86,6 +90,8 @@ export class Ctx {
   readonly rdsClusters = new Map<string, Node>();
   /** A listener's client-certificate SAN rules (validation_context), set on each of its routes. */
   readonly listenerSans = new Map<RawListener, string[]>();
+  /** Each HCM's router: does it set suppress_envoy_headers (pillion's envoy_headers is one switch). */
+  readonly routers: { suppress: boolean; at: Node }[] = [];
 
   constructor(readonly report: Report, readonly options: TranslateOptions) {}
 

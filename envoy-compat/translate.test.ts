@@ -278,6 +278,61 @@ ${ROUTES_TO_APP}`));
   });
 });
 
+describe('what users observe', () => {
+  test('suppress_envoy_headers on every router turns envoy_headers off; on some only, it is reported; Prometheus names are always Envoy\'s', () => {
+    const router = (suppress: boolean) => `- name: envoy.filters.http.router
+  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router, suppress_envoy_headers: ${suppress}}
+`;
+    const all = translate(boot(`stat_prefix: s\nhttp_filters:\n${router(true)}${ROUTES_TO_APP}`));
+    assert.equal(all.config.envoy_headers, false);
+    assert.deepEqual(all.config.stats, { prometheus_names: 'envoy' });
+    assert.deepEqual(all.report.dropped, []);
+    const none = translate(boot(`stat_prefix: s\nhttp_filters:\n${router(false)}${ROUTES_TO_APP}`));
+    assert.equal(none.config.envoy_headers, undefined, "pillion's default: on, as in Envoy");
+    const listener = (prefix: string, suppress: boolean) => `  - address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ${prefix}
+          http_filters:
+${router(suppress).replace(/^/gm, '          ')}
+${ROUTES_TO_APP.replace(/^/gm, '          ')}
+`;
+    const mixed = translate(`static_resources:\n  listeners:\n${listener('a', true)}${listener('b', false)}  clusters:\n  - name: app\n`);
+    assert.equal(mixed.config.envoy_headers, undefined);
+    assert.equal(mixed.report.dropped.length, 1);
+    assert.match(mixed.report.dropped[0]!.path, /listeners\[0\].*suppress_envoy_headers$/);
+    assert.match(mixed.report.dropped[0]!.reason, /some HTTP listeners only/);
+  });
+
+  test('a direct_response an auth filter guards in Envoy is reported as unsafe (pillion answers it before the filters); one the filter is off for is not', () => {
+    const t = translate(boot(`stat_prefix: s
+http_filters:
+- name: envoy.filters.http.basic_auth
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.basic_auth.v3.BasicAuth
+    users: {inline_string: "u:{SHA}${'A'.repeat(27)}="}
+- name: envoy.filters.http.router
+route_config:
+  virtual_hosts:
+  - name: all
+    domains: ["*"]
+    routes:
+    - match: {path: /health}
+      direct_response: {status: 200}
+      typed_per_filter_config:
+        envoy.filters.http.basic_auth: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true}
+    - match: {prefix: /}
+      direct_response: {status: 200, body: {inline_string: secret}}`));
+    assert.equal(t.report.dropped.length, 1);
+    assert.match(t.report.dropped[0]!.path, /routes\[1\]$/);
+    assert.match(t.report.dropped[0]!.reason, /before its filters run, so basic_auth would not guard it/);
+    assert.equal(t.report.dropped[0]!.unsafe, true);
+  });
+});
+
 describe('errors name the Envoy field and line', () => {
   test('a route to a cluster that does not exist: pillion\'s validation error is pointed at the Envoy route', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pillion-envoy-unit-'));
