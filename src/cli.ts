@@ -3,15 +3,23 @@
 // in uWS or undici (issue 6) and `pillion --help` starts in milliseconds.
 import { version } from './util/version.js';
 import { EXIT_USAGE } from './util/exit-codes.js';
+import { applyLeanV8 } from './agent/lean-v8.js';
 
 interface Mode {
   summary: string;
+  /** Runs before the mode's code is loaded (process-wide V8 settings must precede it). */
+  before?: (argv: string[]) => void;
   load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
 }
 
 const MODES: Record<string, Mode> = {
   proxy: { summary: 'run the L7 sidecar proxy (default config: :15001 -> 127.0.0.1:8080, admin 127.0.0.1:15000)', load: () => import('./proxy/main.js') },
-  agent: { summary: 'node agent: node_exporter-compatible metrics from /proc and /sys', load: () => import('./agent/main.js') },
+  agent: {
+    summary: 'node agent: node_exporter-compatible metrics from /proc and /sys',
+    // The agent's memory budget (docs/agent.md, Footprint); not for `agent --logs`, which is `pillion logs`.
+    before: (argv) => { if (!argv.includes('--logs')) applyLeanV8(); },
+    load: () => import('./agent/main.js'),
+  },
   'config-sync': { summary: 'pull config from a config centre into a shared volume, atomically', load: () => import('./sync/config-sync-main.js') },
   iptables: { summary: 'install or remove the transparent-interception iptables rules (init container, NET_ADMIN)', load: () => import('./iptables/main.js') },
   'file-sync': { summary: 'back up a data directory to another directory', load: () => import('./sync/file-sync-main.js') },
@@ -55,6 +63,7 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`pillion: unknown mode '${first}'\n\n${usage()}`);
     return EXIT_USAGE;
   }
+  mode.before?.(argv.slice(1));
   const mod = await mode.load();
   return mod.main(argv.slice(1));
 }

@@ -22,11 +22,15 @@ export function buildCollectors(opts: AgentOptions, logger: Logger): Collector[]
   return FACTORIES.filter((f) => opts.collectors.has(f.name)).map((f) => f.create({ paths: opts.paths, opts, logger }));
 }
 
-export async function startAgent(opts: AgentOptions, logger: Logger): Promise<RunningAgent> {
+/**
+ * `gc`: a full GC for the idle-time collection (heap-keeper.ts); main.ts passes the one lean-v8.ts
+ * provides. Without it, node's own gc() when run with --expose-gc, else none.
+ */
+export async function startAgent(opts: AgentOptions, logger: Logger, extra: { gc?: () => void } = {}): Promise<RunningAgent> {
   const { host, port } = parseListenAddress(opts.listenAddress);
   const collectors = buildCollectors(opts, logger);
   logger.info('Enabled collectors', { collectors: collectors.map((c) => c.name).join(',') });
-  const server = createAgentServer({ collectors, telemetryPath: opts.telemetryPath, maxRequests: opts.maxRequests, logger });
+  const server = createAgentServer({ collectors, telemetryPath: opts.telemetryPath, maxRequests: opts.maxRequests, logger, gc: extra.gc });
   // Scrapers keep connections alive for the next scrape; idle ones are closed after a minute.
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {

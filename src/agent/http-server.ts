@@ -16,11 +16,13 @@ export interface ServerConfig {
   telemetryPath: string;
   maxRequests: number;
   logger: Logger;
+  /** A full GC for HeapKeeper; default node's gc() under --expose-gc. */
+  gc?: (() => void) | undefined;
 }
 
 export function createAgentServer(cfg: ServerConfig): Server {
   const byName = new Map(cfg.collectors.map((c) => [c.name, c]));
-  const heap = new HeapKeeper();
+  const heap = new HeapKeeper(cfg.gc ?? (globalThis as { gc?: () => void }).gc);
   let inFlight = 0;
   const landing = `<html>
 <head><title>pillion agent</title></head>

@@ -4,6 +4,7 @@ import { untilStopSignal } from '../util/signals.js';
 import { startAgent, type RunningAgent } from './agent.js';
 import { COLLECTOR_DEFAULTS } from './collectors/index.js';
 import { parseFlags, usage, UsageError, type AgentOptions } from './flags.js';
+import { applyLeanV8 } from './lean-v8.js';
 import { createLogger } from './logger.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
 import { readFileSync } from 'node:fs';
@@ -34,9 +35,12 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   const logger = createLogger(opts.logLevel);
+  // Before any scrape code runs, so that none of it is optimised past Sparkplug.
+  const lean = applyLeanV8();
+  if (lean.applied.length > 0) logger.info('V8 settings for a small footprint', { flags: lean.applied.join(' ') });
   let agent: RunningAgent;
   try {
-    agent = await startAgent(opts, logger);
+    agent = await startAgent(opts, logger, { gc: lean.gc });
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`pillion agent: error: ${err.message}\n`);

@@ -19,8 +19,11 @@ import { CLI } from './helpers.js';
 const COLLECTORS = ['cpu', 'meminfo', 'loadavg', 'diskstats', 'netdev', 'filesystem', 'stat', 'vmstat', 'pressure', 'uname'];
 const FLAGS = ['--collector.disable-defaults', ...COLLECTORS.map((c) => `--collector.${c}`), '--web.listen-address=127.0.0.1:0'];
 const CLK_TCK = 100;
-/** Keep in step with the DaemonSet command in docs/agent.md. */
-const AGENT_NODE_FLAGS = '--max-opt=1 --max-semi-space-size=1 --expose-gc';
+/**
+ * None: the agent is measured as users and the DaemonSet run it (`pillion agent`), which applies its
+ * V8 footprint settings itself (src/agent/lean-v8.ts). --node-flags tries others.
+ */
+const AGENT_NODE_FLAGS = '';
 /** First, on fresh processes: scrapes at a DaemonSet-like pace (Prometheus: every 15-60 s); steady RSS is read after. */
 const PACED_SCRAPES_DEFAULT = '30';
 const RSS_BUDGET_MB = 50;
@@ -99,7 +102,6 @@ async function main(): Promise<number> {
     console.error(`cannot start node_exporter: ${(err as Error).message}\ninstall it with: apt-get install -y prometheus-node-exporter`);
     return 2;
   }
-  // Node flags the agent is deployed with (docs/agent.md, DaemonSet): they trade a little JIT for memory.
   const nodeFlags = arg('node-flags', AGENT_NODE_FLAGS).split(' ').filter(Boolean);
   const agent = await start('pillion agent', process.execPath, [...nodeFlags, CLI, 'agent', ...FLAGS]);
   console.log(`agent node flags: ${nodeFlags.join(' ') || '(none)'}`);

@@ -1,6 +1,6 @@
 // `pillion agent` as a process: exit codes and signals.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { CLI, httpGet, NE, startAgentProcess } from './helpers.js';
@@ -48,6 +48,32 @@ describe('pillion agent CLI', () => {
     a.child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => a.child.once('exit', r));
     assert.equal(code, 0);
+  });
+
+  it('applies its V8 footprint settings itself: no node flags needed, and nothing reaches TurboFan', async () => {
+    // --trace-opt prints each optimisation to stdout; the module loading at start used to be
+    // enough to send node's own functions to TurboFan (3.7 MB of compiler pages).
+    const child = spawn(process.execPath, ['--trace-opt', CLI, 'agent', `--path.procfs=${NE}proc`, '--collector.disable-defaults',
+      '--collector.loadavg', '--collector.meminfo', '--collector.stat', '--web.listen-address=127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => { out += c; });
+    child.stderr!.setEncoding('utf8');
+    const address = await new Promise<string>((resolve, reject) => {
+      child.stderr!.on('data', (c: string) => {
+        err += c;
+        const m = /msg="Listening on" address=(\S+)/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`agent exited with ${code}:\n${err}`)));
+    });
+    try {
+      assert.match(err, /msg="V8 settings for a small footprint" flags="--max-opt=1 --semi-space-growth-factor=1 --expose-gc"/);
+      for (let i = 0; i < 200; i++) assert.equal((await httpGet(address, '/metrics')).status, 200);
+      assert.doesNotMatch(out, /TURBOFAN/, out.split('\n').filter((l) => l.includes('TURBOFAN')).slice(0, 3).join('\n'));
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('does not load uWebSockets.js or undici', () => {

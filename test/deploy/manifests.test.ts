@@ -519,6 +519,8 @@ test('agent DaemonSet: host /proc, /sys and / read-only, hostNetwork and hostPID
   assert.equal(flag('web.listen-address'), ':9100');
   assert.equal(a.c.securityContext.readOnlyRootFilesystem, true);
   assert.equal(a.spec.securityContext.runAsNonRoot, true);
+  // the image's entrypoint runs `pillion agent`, which sets its V8 footprint settings itself (src/agent/lean-v8.ts)
+  assert.equal(a.c.command, undefined, 'no command override');
   // the flags exist in this build of the agent
   const help = spawnSync(process.execPath, [CLI, 'agent', '--help'], { encoding: 'utf8' });
   for (const x of args.slice(1)) assert.ok(help.stdout.includes(`--${x.slice(2).split('=')[0]}=`), `agent knows ${x}`);
