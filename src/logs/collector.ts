@@ -5,6 +5,9 @@
 //   rescan timer ────┼─> dirty files ─> fill() ─> batch k+1 (prefetched while k is in flight)
 //                    └─ housekeeping: new files, rename/copytruncate rotation, drains, idle closes
 //
+// sink.send() hands the batch to the log-ship pool (src/logs/sink.ts), whose worker formats,
+// compresses and delivers it through the access logs' sinks and resolves once the sink answered.
+//
 // At most two batches live in memory (the one in flight and the next one), so when the sink is down
 // reading stops and the files are the buffer. A restart resumes from the last acknowledged offsets, so
 // at most the batch that was in flight is shipped twice. All file state is touched under one lock
@@ -17,12 +20,15 @@ import type { LogsOptions } from './flags.js';
 import { parseContainerLine, podLabels } from './formats.js';
 import { compileGlob, matches, type Glob } from './glob.js';
 import { LogsStats, type LogsGauges } from './metrics.js';
-import type { LogRecord, Sink } from './sink.js';
+import type { Sink } from './sink.js';
+import { LogBatchBuilder, type LogSource } from './wire.js';
+import { backoffMs } from '../telemetry/sinks.js';
 import { log } from '../util/log.js';
 
 /** A record being joined: CRI/Docker partial pieces, or a multiline record waiting for its next start. */
 interface Pending {
-  time: string;
+  /** The runtime's time, or null for the read time. */
+  time: string | null;
   readMs: number;
   stream: string | null;
   message: string;
@@ -61,8 +67,7 @@ class TrackedFile {
     readonly dev: number,
     readonly ino: number,
     readonly key: string,
-    readonly fields: string,
-    readonly labels: Record<string, string>,
+    readonly source: LogSource,
     offset: number,
     size: number,
     now: number,
@@ -88,8 +93,7 @@ class TrackedFile {
 }
 
 class Batch {
-  records: LogRecord[] = [];
-  bytes = 0;
+  readonly records = new LogBatchBuilder();
   /** Per file: the generation and the offset that become the checkpoint once this batch is acknowledged. */
   offsets = new Map<TrackedFile, { gen: number; offset: number }>();
   firstReadMs = 0;
@@ -126,8 +130,6 @@ export class Collector {
   private inFlightFirstMs = 0;
   private pendingRecords = 0;
   private loop: Promise<void> | null = null;
-  private timeIso = '';
-  private timeMs = -1;
 
   constructor(private readonly o: LogsOptions, private readonly sink: Sink) {
     this.globs = o.paths.map(compileGlob);
@@ -155,12 +157,17 @@ export class Collector {
     this.stopDeadline = Date.now() + deadlineMs;
     this.wake();
     if (this.timer !== null) clearInterval(this.timer);
+    // A delivery still waiting on the sink at the deadline is aborted: its batch stays behind the
+    // checkpoint (shipped again after the restart), and the exit is not held up by a hanging sink.
+    const abort = setTimeout(() => this.sink.abort(), deadlineMs);
     await this.loop;
+    clearTimeout(abort);
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     await this.exclusive(async () => {
       for (const f of [...this.files.values(), ...this.retiring]) await this.closeFile(f);
     });
+    await this.sink.close();
   }
 
   private stopDeadline = 0;
@@ -206,7 +213,7 @@ export class Collector {
         next = this.exclusive(() => this.fill());
         continue;
       }
-      if (batch.records.length === 0) {
+      if (batch.records.records === 0) {
         // Offsets may still move (empty lines, cut tails): commit them without a round trip.
         if (batch.offsets.size > 0) await this.commit(batch);
         if (this.stopping) break;
@@ -229,34 +236,36 @@ export class Collector {
   private async deliver(batch: Batch): Promise<boolean> {
     this.shipping = true;
     this.inFlightFirstMs = batch.firstReadMs;
-    this.pendingRecords = batch.records.length;
-    let backoff = 100;
+    this.pendingRecords = batch.records.records;
+    const wire = batch.records.build();
+    let attempt = 0;
     try {
       for (;;) {
-        const r = await this.sink.send(batch.records);
+        const r = await this.sink.send(wire);
         if (r.outcome === 'ok') {
           this.stats.batchesShipped++;
-          this.stats.recordsShipped += batch.records.length;
+          this.stats.recordsShipped += batch.records.records;
           return true;
         }
         if (r.outcome === 'reject') {
           // Retrying a batch the sink refuses would stop every file behind it forever.
           this.stats.batchesRejected++;
-          this.stats.recordsRejected += batch.records.length;
-          log.error('sink rejected a batch; its records are dropped', { records: batch.records.length, error: r.error });
+          this.stats.recordsRejected += batch.records.records;
+          log.error('sink rejected a batch; its records are dropped', { records: batch.records.records, error: r.error });
           return true;
         }
         this.stats.batchesFailed++;
         if (this.stats.batchesFailed === 1 || this.stats.batchesFailed % 20 === 0) {
           log.warn('sink failed; retrying (reading is paused)', { error: r.error, failures: this.stats.batchesFailed });
         }
-        // Jittered backoff, cut short by a stop (SIGTERM must not sit out a 5 s pause).
-        const until = Date.now() + backoff * (0.5 + Math.random() / 2);
+        if (this.stopping && Date.now() >= this.stopDeadline) return false;
+        // The sinks' jittered backoff (full jitter, up to 5 s), cut short by a stop (SIGTERM must not
+        // sit out a 5 s pause).
+        const until = Date.now() + Math.max(50, backoffMs(++attempt));
         while (Date.now() < until) {
           if (this.stopping && Date.now() + 100 >= this.stopDeadline) return false;
           await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
         }
-        backoff = Math.min(backoff * 2, 5000);
       }
     } finally {
       this.shipping = false;
@@ -361,7 +370,7 @@ export class Collector {
     const batch = new Batch(++this.seq);
     const touched = new Set<TrackedFile>();
     await this.housekeeping(batch, touched);
-    const full = (): boolean => batch.records.length >= this.o.batchMaxRecords || batch.bytes >= this.o.batchMaxBytes;
+    const full = (): boolean => batch.records.records >= this.o.batchMaxRecords || batch.records.bytes >= this.o.batchMaxBytes;
     while (!full() && this.dirty.size > 0 && !this.stopping) {
       // Round-robin: a file that still has data goes to the back, so one busy file cannot starve the rest.
       for (const f of [...this.dirty]) {
@@ -418,7 +427,7 @@ export class Collector {
     let pos = 0;
     while (pos < n) {
       // A full batch ends the chunk here: the rest is read again for the next batch.
-      if (batch.records.length >= maxRecords || batch.bytes >= maxBytes) return pos;
+      if (batch.records.records >= maxRecords || batch.records.bytes >= maxBytes) return pos;
       let nl = buf.indexOf(10, pos);
       if (nl >= n) nl = -1;
       if (nl === -1) {
@@ -456,32 +465,24 @@ export class Collector {
     return pos;
   }
 
-  private isoNow(ms: number): string {
-    if (ms !== this.timeMs) {
-      this.timeMs = ms;
-      this.timeIso = new Date(ms).toISOString();
-    }
-    return this.timeIso;
-  }
-
   private line(f: TrackedFile, text: string, start: number, batch: Batch, now: number): void {
     this.stats.linesRead++;
     if (this.o.format === 'raw') {
       if (text.length === 0) return;
-      this.joinMultiline(f, this.isoNow(now), now, null, text, start, batch);
+      this.joinMultiline(f, null, now, null, text, start, batch);
       return;
     }
     const c = parseContainerLine(this.o.format, text);
     if (c === null) {
       this.stats.parseErrors++;
-      if (text.length > 0) this.joinMultiline(f, this.isoNow(now), now, null, this.cut(text), start, batch);
+      if (text.length > 0) this.joinMultiline(f, null, now, null, this.cut(text), start, batch);
       return;
     }
     c.message = this.cut(c.message);
     const p = f.partial?.get(c.stream);
     if (c.partial) {
       if (p === undefined) {
-        (f.partial ??= new Map()).set(c.stream, { time: c.time, readMs: now, stream: c.stream, message: c.message, start, truncated: false, lastMs: now });
+        (f.partial ??= new Map()).set(c.stream, { time: c.time || null, readMs: now, stream: c.stream, message: c.message, start, truncated: false, lastMs: now });
       } else {
         this.append(p, c.message, '');
         p.lastMs = now;
@@ -494,7 +495,7 @@ export class Collector {
       this.joinMultiline(f, p.time, p.readMs, c.stream, p.message, p.start, batch);
       return;
     }
-    this.joinMultiline(f, c.time, now, c.stream, c.message, start, batch);
+    this.joinMultiline(f, c.time || null, now, c.stream, c.message, start, batch);
   }
 
   /** A message over the bound (a container line's raw bound is looser) is cut here and counted. */
@@ -522,7 +523,7 @@ export class Collector {
     if (room > 0) p.message += (sep + text).slice(0, room);
   }
 
-  private joinMultiline(f: TrackedFile, time: string, readMs: number, stream: string | null, message: string, start: number, batch: Batch): void {
+  private joinMultiline(f: TrackedFile, time: string | null, readMs: number, stream: string | null, message: string, start: number, batch: Batch): void {
     const re = this.o.multilineStart;
     if (re === null) {
       this.emit(f, time, readMs, stream, message, batch);
@@ -542,10 +543,9 @@ export class Collector {
     }
   }
 
-  private emit(f: TrackedFile, time: string, readMs: number, stream: string | null, message: string, batch: Batch): void {
-    if (batch.records.length === 0) batch.firstReadMs = readMs;
-    batch.records.push({ fields: f.fields, labels: f.labels, time, readMs, stream, message });
-    batch.bytes += message.length + 64;
+  private emit(f: TrackedFile, time: string | null, readMs: number, stream: string | null, message: string, batch: Batch): void {
+    if (batch.records.records === 0) batch.firstReadMs = readMs;
+    batch.records.add(f.source, time, readMs, stream, message);
   }
 
   /** Emits joins that waited too long (multiline timeout; CRI partials also after it, or at release). */
@@ -756,7 +756,7 @@ export class Collector {
         labels = { namespace: l.namespace, pod: l.pod, container: l.container };
       }
     }
-    const f = new TrackedFile(path, st.dev, st.ino, key, fields, labels, offset, st.size, now);
+    const f = new TrackedFile(path, st.dev, st.ino, key, { fields, labels }, offset, st.size, now);
     this.files.set(key, f);
     this.byPath.set(path, f);
     return f;

@@ -3,18 +3,14 @@
 import { resolve } from 'node:path';
 import { parseDuration, parseHostPort } from '../util/duration.js';
 import type { Format } from './formats.js';
+import type { HttpPreset } from '../telemetry/config.js';
+import type { SinkTarget } from '../telemetry/sinks.js';
 
 /** Bad usage; the message names the flag (exit code 2). */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export type Preset = 'ndjson' | 'loki' | 'elasticsearch';
-
-export type SinkOptions =
-  | { kind: 'stdout' }
-  | { kind: 'file'; path: string; fsync: boolean }
-  | { kind: 'http'; url: string; preset: Preset; gzip: boolean; headers: Record<string, string>; labels: Record<string, string>; index: string; timeoutMs: number };
 
 /** The collector's options; TSDoc on each field is what `--help` says. */
 export interface LogsOptions {
@@ -23,7 +19,8 @@ export interface LogsOptions {
   kubernetes: boolean;
   podsDir: string;
   format: Format;
-  sink: SinkOptions;
+  /** The access-log sink shape (src/telemetry/sinks.ts): one attempt per delivery, the collector retries. */
+  sink: SinkTarget;
   stateDir: string;
   /** Where to start in a file that has no checkpoint and existed when the collector started. */
   readFrom: 'head' | 'tail';
@@ -150,7 +147,7 @@ export function parseFlags(argv: readonly string[]): LogsOptions {
     kubernetes,
     podsDir,
     format: oneOf('--format', one('--format') ?? (kubernetes ? 'auto' : 'raw'), ['raw', 'cri', 'docker', 'auto'] as const),
-    sink: { kind: 'stdout' },
+    sink: STDOUT,
     stateDir: '',
     readFrom: oneOf('--read-from', one('--read-from') ?? 'head', ['head', 'tail'] as const),
     maxLineBytes: int('--max-line-bytes', one('--max-line-bytes') ?? '32768', 64, 16 * 1024 * 1024),
@@ -190,17 +187,19 @@ export function parseFlags(argv: readonly string[]): LogsOptions {
   return opts;
 }
 
+const STDOUT: SinkTarget = { kind: 'stdout', path: null, http: null, retry_max_attempts: 1 };
+
 function parseSink(
   spec: string | undefined,
   one: (f: string) => string | undefined,
   vals: Map<string, string[]>,
   bools: Set<string>,
-): SinkOptions {
+): SinkTarget {
   if (spec === undefined) throw new UsageError('--sink is required: stdout, file:PATH or http:URL');
-  if (spec === 'stdout') return { kind: 'stdout' };
+  if (spec === 'stdout') return STDOUT;
   if (spec.startsWith('file:')) {
     if (spec.length === 5) throw new UsageError('--sink file:PATH needs a path');
-    return { kind: 'file', path: resolve(spec.slice(5)), fsync: !bools.has('--no-fsync') };
+    return { kind: 'file', path: resolve(spec.slice(5)), http: null, retry_max_attempts: 1, fsync: !bools.has('--no-fsync') };
   }
   let url = spec.startsWith('http:') && !spec.startsWith('http://') ? spec.slice(5) : spec;
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`--sink: expected stdout, file:PATH or http:URL, got '${spec}'`);
@@ -223,12 +222,16 @@ function parseSink(
   }
   return {
     kind: 'http',
-    url,
-    preset: oneOf('--preset', one('--preset') ?? 'ndjson', ['ndjson', 'loki', 'elasticsearch'] as const),
-    gzip: !bools.has('--no-gzip'),
-    headers,
-    labels,
-    index: one('--index') ?? 'pillion-logs',
-    timeoutMs: duration('--timeout', one('--timeout') ?? '10s'),
+    path: null,
+    http: {
+      url,
+      preset: oneOf<HttpPreset>('--preset', one('--preset') ?? 'ndjson', ['ndjson', 'loki', 'elasticsearch'] as const),
+      gzip: !bools.has('--no-gzip'),
+      headers,
+      labels,
+      index: one('--index') ?? 'pillion-logs',
+      timeout_ms: duration('--timeout', one('--timeout') ?? '10s'),
+    },
+    retry_max_attempts: 1,
   };
 }

@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   const addr = server?.address();
   log.info('tailing', {
     paths: opts.paths.join(','),
-    sink: opts.sink.kind === 'http' ? opts.sink.url : opts.sink.kind === 'file' ? opts.sink.path : 'stdout',
+    sink: opts.sink.http?.url ?? opts.sink.path ?? 'stdout',
     metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : 'off',
   });
   const signal = await untilStopSignal();

@@ -13,11 +13,13 @@
 // never holds up the other sinks.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { Config } from '../config/types.js';
 import { log } from '../util/log.js';
 import type { AccessLogConfig } from './config.js';
-import { CLOSE_CHANNEL, Num, NUM_COLS, type RecordBatch } from './record.js';
+import { Num, NUM_COLS, type RecordBatch } from './record.js';
+import { newLogShipPool } from './log-ship-pool.js';
+import { abortPosts } from './sinks.js';
 import type { DrainTask, ShipResult, ShipTask } from '../workers/log-ship.worker.js';
 
 /** Stat slots the shipper counts into (main thread). */
@@ -79,16 +81,7 @@ export class Shipper {
     }
     this.sinks = next;
     if (next.size > 0 && this.pool === null) {
-      this.pool = new Piscina({
-        filename: new URL('../workers/log-ship.worker.js', import.meta.url).href,
-        // One thread: formatting a batch takes well under a millisecond per thousand rows, and one
-        // writer keeps file appends and the spool in order (those are synchronous inside a task).
-        // Tasks overlap only while a post waits on the network.
-        minThreads: 1,
-        maxThreads: 1,
-        concurrentTasksPerWorker: 64,
-        idleTimeout: 60_000,
-      });
+      this.pool = newLogShipPool();
       this.timer = setInterval(() => this.drainSpools(), 2000);
       this.timer.unref();
       this.drainSpools();
@@ -198,9 +191,7 @@ export class Shipper {
 
   /** Exit is near: abort the pool's posts (their batches go to the spool) and spool what waits. */
   private spill(): void {
-    const ch = new BroadcastChannel(CLOSE_CHANNEL);
-    ch.postMessage('close');
-    ch.close();
+    abortPosts();
     for (const sinks of this.sinks.values()) {
       for (const st of sinks) {
         if (st.spool === null || st.waiting.length === 0) continue;

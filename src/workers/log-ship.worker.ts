@@ -1,13 +1,17 @@
-// The log-ship pool's worker (piscina): formats whole batches of access-log rows and delivers them to
-// their sink: a file (appended; opened per batch, so a logrotate rename or SIGUSR1 needs nothing more),
-// stdout (the text goes back to the main thread, which owns stdout), or HTTP (NDJSON, Loki push,
-// Elasticsearch bulk; gzip; retries with jittered backoff; the spool directory when the sink is down).
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+// The log-ship pool's worker (piscina). Two kinds of batch come here, and both leave through the same
+// sinks (src/telemetry/sinks.ts: stdout, file, HTTP NDJSON / Loki push / Elasticsearch bulk, gzip,
+// jittered retries):
+//   - access-log rows (`ship`): formatted here; an HTTP batch that fails its attempts goes to the spool
+//     directory, and `drain` ships the spool when the sink is back;
+//   - `pillion logs` batches (`logs`): one delivery, answered with ok / retry / reject; the collector
+//     retries until acknowledged and only then moves its checkpoints, so nothing is spooled here.
+import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { compileJson, compileText } from '../telemetry/format.js';
-import { CLOSE_CHANNEL, Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
+import { Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
+import { appendToFile, contentType, payload, post, text, type Lines, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
+import { logLines, type LogBatch } from '../logs/wire.js';
 
 export interface ShipTask {
   op: 'ship';
@@ -25,6 +29,21 @@ export interface DrainTask {
   op: 'drain';
   sink: AccessLogConfig;
   spool: string;
+}
+
+/** A `pillion logs` batch: delivered once, the outcome goes back to the collector. */
+export interface LogsTask {
+  op: 'logs';
+  sink: SinkTarget;
+  batch: LogBatch;
+}
+
+/** `ok`: acknowledged. `retry`: try again later. `reject`: the sink refuses this batch for good (a 4xx). */
+export interface LogsResult {
+  outcome: 'ok' | 'retry' | 'reject';
+  /** Text for stdout: the batch counts as acknowledged once the main thread has written it. */
+  stdout?: string;
+  error?: string;
 }
 
 export interface ShipResult {
@@ -67,89 +86,25 @@ function lines(sink: AccessLogConfig, bit: number, b: RecordBatch): { lines: str
   return { lines: out, starts };
 }
 
-function payload(sink: AccessLogConfig, ls: string[], starts: number[]): { body: Buffer; type: string } {
-  const h = sink.http!;
-  let text: string;
-  let type = 'application/x-ndjson';
-  if (h.preset === 'loki') {
-    // Loki's push API: one stream, values as [nanoseconds since the epoch, line].
-    const values = ls.map((l, i) => [`${Math.round(starts[i]!)}000000`, l]);
-    text = JSON.stringify({ streams: [{ stream: h.labels, values }] });
-    type = 'application/json';
-  } else if (h.preset === 'elasticsearch') {
-    const action = JSON.stringify({ index: { _index: h.index } });
-    text = ls.map((l) => `${action}\n${sink.json_format !== null ? l : JSON.stringify({ message: l })}\n`).join('');
-  } else {
-    text = ls.join('\n') + '\n';
-  }
-  const raw = Buffer.from(text);
-  return { body: h.gzip ? gzipSync(raw) : raw, type };
+/** The lines of one sink's rows, as the sinks take them (src/telemetry/sinks.ts). */
+function accessLines(sink: AccessLogConfig, ls: string[], starts: number[]): Lines {
+  return {
+    lines: ls,
+    json: sink.json_format !== null,
+    // Loki's push API: one stream with the sink's labels, values as [nanoseconds since the epoch, line].
+    loki: (labels) => [{ stream: labels, values: ls.map((l, i) => [`${Math.round(starts[i]!)}000000`, l]) }],
+  };
 }
 
 /** Sinks found down recently: batches go straight to the spool until this time (per sink URL). */
 const downUntil = new Map<string, number>();
 
-interface PostResult {
-  ok: boolean;
-  /** The sink refused this batch for good (a 4xx other than 408 and 429): neither retry nor spool it. */
-  refused: boolean;
-  attempts: number;
-  error?: string;
-}
-
-// The shipper's close(): posts still waiting on a sink at exit are aborted, so that their batches go
-// to the spool instead of being lost with the process.
-const posting = new Set<AbortController>();
-let closing = false;
-const closeChannel = new BroadcastChannel(CLOSE_CHANNEL);
-closeChannel.onmessage = () => {
-  closing = true;
-  for (const ac of posting) ac.abort(new Error('proxy exiting'));
-};
-(closeChannel as unknown as { unref(): void }).unref();
-
-function abortPost(ac: AbortController): void {
-  ac.abort(new Error('timeout'));
-}
-
-async function post(sink: AccessLogConfig, body: Buffer, type: string): Promise<PostResult> {
-  const h = sink.http!;
-  let error = '';
-  for (let attempt = 1; attempt <= sink.retry_max_attempts && !closing; attempt++) {
-    const ac = new AbortController();
-    posting.add(ac);
-    // One controller for both the timeout and the exit (AbortSignal.any needs Node 20.3).
-    const timer = setTimeout(abortPost, h.timeout_ms, ac);
-    try {
-      const res = await fetch(h.url, {
-        method: 'POST',
-        body: new Uint8Array(body) as Uint8Array<ArrayBuffer>,
-        headers: { ...h.headers, 'content-type': type, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
-        signal: ac.signal,
-      });
-      await res.arrayBuffer();
-      if (res.ok) {
-        downUntil.delete(h.url);
-        return { ok: true, refused: false, attempts: attempt };
-      }
-      error = `HTTP ${res.status}`;
-      // A 4xx other than 408 and 429 will not get better by retrying, nor by spooling: the sink is up
-      // and refuses this batch (a spooled copy would block the spool behind it).
-      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-        downUntil.delete(h.url);
-        return { ok: false, refused: true, attempts: attempt, error };
-      }
-    } catch (err) {
-      error = (err as Error).message;
-    } finally {
-      clearTimeout(timer);
-      posting.delete(ac);
-    }
-    if (attempt < sink.retry_max_attempts && !closing) await new Promise((r) => setTimeout(r, Math.random() * 100 * 2 ** attempt));
-  }
-  if (closing) error ||= 'proxy exiting';
-  downUntil.set(h.url, Date.now() + 2000);
-  return { ok: false, refused: false, attempts: sink.retry_max_attempts, error };
+/** post(), and the sink's down mark that lets later batches go straight to the spool. */
+async function postAccess(sink: AccessLogConfig, body: Buffer, type: string): Promise<PostResult> {
+  const p = await post(sink, body, type);
+  if (p.ok || p.refused) downUntil.delete(sink.http!.url);
+  else downUntil.set(sink.http!.url, Date.now() + 2000);
+  return p;
 }
 
 let spoolSeq = 0;
@@ -196,25 +151,23 @@ async function ship(t: ShipTask): Promise<ShipResult> {
   if (ls.length === 0) return r;
   const sink = t.sink;
   if (sink.kind === 'stdout') {
-    r.stdout = ls.join('\n') + '\n';
+    r.stdout = text(ls);
     r.written = ls.length;
     return r;
   }
   if (sink.kind === 'file') {
-    try {
-      mkdirSync(dirname(sink.path!), { recursive: true });
-      appendFileSync(sink.path!, ls.join('\n') + '\n');
-      r.written = ls.length;
-    } catch (err) {
+    const error = appendToFile(sink.path!, text(ls), false);
+    if (error === null) r.written = ls.length;
+    else {
       r.dropped = ls.length;
-      r.error = (err as Error).message;
+      r.error = error;
     }
     return r;
   }
-  const { body, type } = payload(sink, ls, starts);
+  const { body, type } = payload(sink.http!, accessLines(sink, ls, starts));
   const down = (downUntil.get(sink.http!.url) ?? 0) > Date.now();
   if (!t.spoolOnly && !down) {
-    const p = await post(sink, body, type);
+    const p = await postAccess(sink, body, type);
     if (p.ok) {
       r.shipped = ls.length;
       r.failedAttempts = p.attempts - 1;
@@ -241,10 +194,10 @@ async function drain(t: DrainTask): Promise<ShipResult> {
   } catch {
     return r; // no spool yet
   }
-  const type = t.sink.http!.preset === 'loki' ? 'application/json' : 'application/x-ndjson';
+  const type = contentType(t.sink.http!);
   for (const f of files) {
     const body = readFileSync(join(t.spool, f));
-    const res = await post({ ...t.sink, retry_max_attempts: 1 }, body, type);
+    const res = await postAccess({ ...t.sink, retry_max_attempts: 1 }, body, type);
     const records = Number(f.slice(f.lastIndexOf('-') + 1, -'.batch'.length)) || 0;
     if (res.refused) {
       // The sink is up and refuses this batch for good: drop it rather than block the spool forever.
@@ -265,6 +218,21 @@ async function drain(t: DrainTask): Promise<ShipResult> {
   return r;
 }
 
-export default async function task(t: ShipTask | DrainTask): Promise<ShipResult> {
-  return t.op === 'ship' ? ship(t) : drain(t);
+async function shipLogs(t: LogsTask): Promise<LogsResult> {
+  const b = logLines(t.batch);
+  if (b.lines.length === 0) return { outcome: 'ok' };
+  const sink = t.sink;
+  if (sink.kind === 'stdout') return { outcome: 'ok', stdout: text(b.lines) };
+  if (sink.kind === 'file') {
+    const error = appendToFile(sink.path!, text(b.lines), sink.fsync ?? false);
+    return error === null ? { outcome: 'ok' } : { outcome: 'retry', error };
+  }
+  const { body, type } = payload(sink.http!, b);
+  const p = await post(sink, body, type, true);
+  if (p.ok) return { outcome: 'ok' };
+  return { outcome: p.refused ? 'reject' : 'retry', error: p.error };
+}
+
+export default async function task(t: ShipTask | DrainTask | LogsTask): Promise<ShipResult | LogsResult> {
+  return t.op === 'ship' ? ship(t) : t.op === 'drain' ? drain(t) : shipLogs(t);
 }

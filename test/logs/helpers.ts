@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { Collector } from '../../src/logs/collector.js';
 import { parseFlags } from '../../src/logs/flags.js';
-import type { LogRecord, SendResult, Sink } from '../../src/logs/sink.js';
+import type { SendResult, Sink } from '../../src/logs/sink.js';
+import { decodeLogBatch, type LogBatch, type LogRecord } from '../../src/logs/wire.js';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `pillion-logs-${prefix}-`));
@@ -19,12 +20,15 @@ export class CaptureSink implements Sink {
   records: LogRecord[] = [];
   batches = 0;
   down = false;
-  async send(records: readonly LogRecord[]): Promise<SendResult> {
+  async send(batch: LogBatch): Promise<SendResult> {
     if (this.down) return { outcome: 'retry', error: 'down (test)' };
-    this.records.push(...records);
+    this.records.push(...decodeLogBatch(batch));
     this.batches++;
     return { outcome: 'ok' };
   }
+  /** Nothing in flight to give up on: send() answers at once. */
+  abort(): void {}
+  async close(): Promise<void> {}
   messages(): string[] {
     return this.records.map((r) => r.message);
   }
