@@ -118,6 +118,8 @@ export class Collector {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly buf: Buffer;
   private readonly lineCap: number;
+  /** Raw lines, no multiline joining: the bytes-only path (plainLine). */
+  private readonly plain: boolean;
   private openCount = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private wakeResolve: (() => void) | null = null;
@@ -138,6 +140,7 @@ export class Collector {
     // Container lines carry a prefix (CRI) or JSON escapes (Docker) around the message, so their raw
     // bound is looser; the message itself is cut to maxLineBytes after parsing.
     this.lineCap = o.format === 'raw' ? o.maxLineBytes : 2 * o.maxLineBytes + 256;
+    this.plain = o.format === 'raw' && o.multilineStart === null;
     // A chunk twice the raw bound always holds a whole line or a cut one.
     this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * this.lineCap + 2));
   }
@@ -440,7 +443,8 @@ export class Collector {
         if (rest >= max) {
           this.stats.linesTruncated++;
           this.stats.truncatedBytes += rest - max;
-          this.line(f, buf.toString('utf8', pos, pos + max), base + pos, batch, now);
+          if (this.plain) this.plainLine(f, pos, pos + max, batch, now);
+          else this.line(f, buf.toString('utf8', pos, pos + max), base + pos, batch, now);
           f.skipping = true;
           return n;
         }
@@ -459,10 +463,19 @@ export class Collector {
         this.stats.truncatedBytes += end - pos - max;
         end = pos + max;
       }
-      this.line(f, buf.toString('utf8', pos, end), base + pos, batch, now);
+      if (this.plain) this.plainLine(f, pos, end, batch, now);
+      else this.line(f, buf.toString('utf8', pos, end), base + pos, batch, now);
       pos = nl + 1;
     }
     return pos;
+  }
+
+  /** A raw line without multiline joining: its bytes go from the read buffer into the batch, no string. */
+  private plainLine(f: TrackedFile, start: number, end: number, batch: Batch, now: number): void {
+    this.stats.linesRead++;
+    if (end === start) return;
+    if (batch.records.records === 0) batch.firstReadMs = now;
+    batch.records.addBytes(f.source, now, this.buf, start, end);
   }
 
   private line(f: TrackedFile, text: string, start: number, batch: Batch, now: number): void {

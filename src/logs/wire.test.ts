@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { HttpSink } from '../telemetry/config.js';
 import { payload } from '../telemetry/sinks.js';
-import { decodeLogBatch, LogBatchBuilder, logLines, type LogSource } from './wire.js';
+import { decodeLogBatch, LogBatchBuilder, logLines, ndjsonLine, type LogSource } from './wire.js';
 
 const pod: LogSource = { fields: '"file":"/f.log","namespace":"ns"', labels: { namespace: 'ns', pod: 'p', container: 'c' } };
 const plain: LogSource = { fields: '"file":"/x.log"', labels: { filename: '/x.log' } };
@@ -19,6 +19,15 @@ function batch(): LogBatchBuilder {
   return b;
 }
 
+function withBytes(): LogBatchBuilder {
+  const b = new LogBatchBuilder();
+  const read = Buffer.from('xx\u00e9t\u00e9\nyy');
+  b.addBytes(plain, READ_MS, read, 2, 7);
+  b.add(pod, T, 1, 'stderr', 'z');
+  for (let i = 0; i < 3000; i++) b.addBytes(plain, READ_MS, read, 8, 10);
+  return b;
+}
+
 const http = (preset: HttpSink['preset'], gzip = false): HttpSink => ({
   url: 'http://127.0.0.1:1/', preset, headers: {}, gzip, labels: { job: 'pillion' }, index: 'logs', timeout_ms: 1000,
 });
@@ -27,7 +36,7 @@ describe('log batches on the wire (through the access-log sinks\' payload())', (
   it('round-trips every record through the columns, any character in a message, the read time as ISO 8601', () => {
     const b = batch();
     assert.equal(b.records, 4);
-    assert.equal(b.bytes, 5 + 1 + 4 + 0 + 4 * 64);
+    assert.equal(b.bytes, 5 + 1 + 5 + 0 + 4 * 64, 'UTF-8 bytes of the messages, plus 64 a record');
     const got = decodeLogBatch(structuredClone(b.build()));
     assert.deepEqual(got.map((r) => [r.source.fields, r.time, r.stream, r.message]), [
       [pod.fields, T, 'stdout', 'a "q"'],
@@ -35,6 +44,33 @@ describe('log batches on the wire (through the access-log sinks\' payload())', (
       [plain.fields, '2026-01-02T03:04:05.678Z', null, 'c\u0001\n\u00e9'],
       [pod.fields, T, 'stdout', ''],
     ]);
+  });
+
+  it('plain lines go in as bytes, mixed with string records; the buffers grow', () => {
+    const got = decodeLogBatch(structuredClone(withBytes().build()));
+    assert.equal(got.length, 3002);
+    assert.deepEqual(got.slice(0, 3).map((r) => [r.time, r.stream, r.message]), [
+      ['2026-01-02T03:04:05.678Z', null, '\u00e9t\u00e9'],
+      [T, 'stderr', 'z'],
+      ['2026-01-02T03:04:05.678Z', null, 'yy'],
+    ]);
+    assert.ok(got.slice(2).every((r) => r.message === 'yy' && r.source.fields === plain.fields));
+  });
+
+  it('NDJSON as bytes is ndjsonLine() of each record: quotes, backslashes, controls, DEL, non-ASCII, bad UTF-8, odd times', () => {
+    const b = new LogBatchBuilder();
+    const msgs = ['plain text 123', 'a "q" b', 'back\\slash', 'tab\there', '\u007f del', '\u00e9\u4e2d\ud83d\ude00', '', '\u0000\u001f'];
+    for (const m of msgs) b.add(pod, T, 1, 'stdout', m);
+    b.add(plain, 'not "a" time', 1, 'weird"stream', 'x');
+    const raw = Buffer.from([0x61, 0xff, 0x62, 0x0a, 0x63, 0xc3]);
+    b.addBytes(plain, READ_MS, raw, 0, 3);
+    b.addBytes(plain, READ_MS, raw, 4, 6);
+    const batch = structuredClone(b.build());
+    const want = decodeLogBatch(batch).map((r) => ndjsonLine(r.source, r.time, r.stream, r.message) + '\n').join('');
+    const got = logLines(batch).text();
+    assert.equal(got.toString(), want);
+    for (const l of want.trimEnd().split('\n')) JSON.parse(l);
+    assert.equal(JSON.parse(want.split('\n')[9]!).message, 'a\ufffdb');
   });
 
   it('NDJSON: one JSON object per line with the file\'s members', () => {

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { HttpSink } from './config.js';
-import { appendToFile, payload, post, type Lines, type SinkTarget } from './sinks.js';
+import { appendToFile, linesOf, payload, post, type Lines, type SinkTarget } from './sinks.js';
 
-const textLines: Lines = { lines: ['GET /a 200', 'GET /b 503'], json: false, loki: (labels) => [{ stream: labels, values: [['1000000', 'GET /a 200']] }] };
+const textLines: Lines = linesOf(['GET /a 200', 'GET /b 503'], false, (labels) => [{ stream: labels, values: [['1000000', 'GET /a 200']] }]);
 
 function target(url: string, preset: HttpSink['preset'] = 'ndjson', attempts = 1): SinkTarget {
   return { kind: 'http', path: null, retry_max_attempts: attempts, http: { url, preset, headers: { 'x-k': 'v' }, gzip: false, labels: { job: 'j' }, index: 'i', timeout_ms: 2000 } };
@@ -21,6 +21,7 @@ describe('sinks (shared by access logs and pillion logs)', () => {
     const es = payload(target('http://x/', 'elasticsearch').http!, textLines).body.toString().split('\n');
     assert.deepEqual(es.slice(0, 2).map((l) => JSON.parse(l)), [{ index: { _index: 'i' } }, { message: 'GET /a 200' }]);
     assert.deepEqual(JSON.parse(payload(target('http://x/', 'loki').http!, textLines).body.toString()), { streams: [{ stream: { job: 'j' }, values: [['1000000', 'GET /a 200']] }] });
+    assert.equal(payload(target('http://x/').http!, textLines).body.toString(), 'GET /a 200\nGET /b 503\n');
   });
 
   it('file: appended in order, its directory created, fdatasync on request; an error comes back as a message', () => {

@@ -7,6 +7,8 @@
 //         ├─▶ file:   appended (opened per batch, so a logrotate rename needs nothing), fdatasync on request
 //         └─▶ HTTP:   payload() NDJSON | Loki push | Elasticsearch bulk, gzip ──▶ post() with jittered retries
 import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { HttpSink } from './config.js';
@@ -30,30 +32,42 @@ export interface LokiStream {
   values: [string, string][];
 }
 
-/** A batch of formatted records, as the sinks take it. */
+/**
+ * A batch of records as the sinks take it; each producer says how its records become text (the access
+ * logs from formatted lines, pillion logs straight from its batch's bytes: src/logs/wire.ts).
+ */
 export interface Lines {
-  /** One line per record, no newline: what stdout, a file and the NDJSON preset carry. */
-  lines: readonly string[];
-  /** The lines are JSON objects; otherwise the Elasticsearch preset wraps each as `{"message":line}`. */
-  json: boolean;
+  /** The records one a line, each ended by a newline: stdout, a file, the NDJSON preset. */
+  text(): string | Buffer;
+  /** Elasticsearch bulk: the `action` line, then the record as a JSON document, for each record. */
+  bulk(action: string): string | Buffer;
   /** The batch as Loki streams; `labels` are the sink's, to merge into each stream's own. */
   loki(labels: Record<string, string>): LokiStream[];
 }
 
-export function text(lines: readonly string[]): string {
-  return lines.join('\n') + '\n';
+/** Lines from an array of formatted lines; `json`: they are JSON objects, else a bulk document wraps each as `{"message":line}`. */
+export function linesOf(lines: readonly string[], json: boolean, loki: Lines['loki']): Lines {
+  return {
+    text: () => lines.join('\n') + '\n',
+    bulk(action) {
+      let s = '';
+      for (const l of lines) s += `${action}\n${json ? l : JSON.stringify({ message: l })}\n`;
+      return s;
+    },
+    loki,
+  };
 }
 
 /**
  * Appends to the file (created with its directory when missing). Synchronous: the pool's single
  * thread is the one writer, so appends stay in batch order. Returns an error message, or null.
  */
-export function appendToFile(path: string, data: string, fsync: boolean): string | null {
+export function appendToFile(path: string, data: string | Buffer, fsync: boolean): string | null {
   try {
     mkdirSync(dirname(path), { recursive: true });
     const fd = openSync(path, 'a');
     try {
-      const buf = Buffer.from(data);
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
       for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
       if (fsync) fdatasyncSync(fd);
     } finally {
@@ -71,17 +85,11 @@ export function contentType(h: HttpSink): string {
 
 /** The HTTP body of a batch for the sink's preset, gzipped when the sink takes gzip. */
 export function payload(h: HttpSink, b: Lines): { body: Buffer; type: string } {
-  let s: string;
-  if (h.preset === 'loki') {
-    s = JSON.stringify({ streams: b.loki(h.labels) });
-  } else if (h.preset === 'elasticsearch') {
-    const action = JSON.stringify({ index: { _index: h.index } });
-    s = '';
-    for (const l of b.lines) s += `${action}\n${b.json ? l : JSON.stringify({ message: l })}\n`;
-  } else {
-    s = text(b.lines);
-  }
-  const raw = Buffer.from(s);
+  let s: string | Buffer;
+  if (h.preset === 'loki') s = JSON.stringify({ streams: b.loki(h.labels) });
+  else if (h.preset === 'elasticsearch') s = b.bulk(JSON.stringify({ index: { _index: h.index } }));
+  else s = b.text();
+  const raw = typeof s === 'string' ? Buffer.from(s) : s;
   // Level 1, gzip's fastest: log text still shrinks several times over, and the CPU is left to the
   // producers (formatting here, reading files in pillion logs).
   return { body: h.gzip ? gzipSync(raw, { level: 1 }) : raw, type: contentType(h) };
@@ -98,7 +106,7 @@ export interface PostResult {
 // Exit is near (the shipper's close(), the collector's stop deadline): posts still waiting on a sink
 // are aborted, so that their batches go to the spool or stay behind the checkpoint instead of holding
 // the exit up. One flag per thread: the process is going.
-const posting = new Set<AbortController>();
+const posting = new Set<ClientRequest>();
 let closing = false;
 let closeChannel: BroadcastChannel | null = null;
 
@@ -108,7 +116,7 @@ function listenForClose(): void {
   closeChannel = new BroadcastChannel(CLOSE_CHANNEL);
   closeChannel.onmessage = () => {
     closing = true;
-    for (const ac of posting) ac.abort(new Error('exiting'));
+    for (const req of posting) req.destroy(new Error('exiting'));
   };
   (closeChannel as unknown as { unref(): void }).unref();
 }
@@ -120,10 +128,6 @@ export function abortPosts(): void {
   ch.close();
 }
 
-function abortPost(ac: AbortController): void {
-  ac.abort(new Error('timeout'));
-}
-
 /** Full jitter: a random wait below 100 ms x 2^attempt, capped. */
 export function backoffMs(attempt: number, capMs = 5000): number {
   return Math.random() * Math.min(capMs, 100 * 2 ** attempt);
@@ -132,6 +136,47 @@ export function backoffMs(attempt: number, capMs = 5000): number {
 // Elasticsearch answers 200 to a bulk request whose items failed. Only its start is read.
 const BULK_ERRORS = /^\s*\{"(?:took":\d+,")?errors":true/;
 
+// Keep-alive connections per sink origin. node:http rather than fetch: the body goes out as the Buffer
+// it is (fetch copies it, and its streams cost a pillion logs collector about 20 MiB more RSS at full
+// rate); a few sockets, since the access-log shipper posts up to two batches per sink at once.
+const agents = new Map<string, HttpAgent>();
+
+function agentFor(url: URL): HttpAgent {
+  let a = agents.get(url.origin);
+  if (a === undefined) {
+    const o = { keepAlive: true, maxSockets: 4 };
+    a = url.protocol === 'https:' ? new HttpsAgent(o) : new HttpAgent(o);
+    agents.set(url.origin, a);
+  }
+  return a;
+}
+
+type Answer = { status: number; answer: string } | { error: string };
+
+function once(url: URL, h: HttpSink, body: Buffer, type: string, keepAnswer: boolean): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: 'POST',
+      agent: agentFor(url),
+      headers: { ...h.headers, 'content-type': type, 'content-length': body.length, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
+    }, (res) => {
+      let answer = '';
+      if (keepAnswer) res.setEncoding('utf8');
+      res.on('data', (d: string) => { if (keepAnswer && answer.length < 200) answer += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, answer }));
+      res.on('error', (err) => resolve({ error: err.message }));
+    });
+    posting.add(req);
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${h.timeout_ms} ms`)), h.timeout_ms);
+    req.on('error', (err) => resolve({ error: err.message }));
+    req.on('close', () => {
+      clearTimeout(timer);
+      posting.delete(req);
+    });
+    req.end(body);
+  });
+}
+
 /**
  * POSTs a payload, up to `retry_max_attempts` times with jittered backoff. `bulkErrors`: an
  * Elasticsearch 200 whose items failed counts as a failure (pillion logs retries it; access logs, which
@@ -139,40 +184,26 @@ const BULK_ERRORS = /^\s*\{"(?:took":\d+,")?errors":true/;
  */
 export async function post(t: SinkTarget, body: Buffer, type: string, bulkErrors = false): Promise<PostResult> {
   const h = t.http!;
+  const url = new URL(h.url);
   const checkBulk = bulkErrors && h.preset === 'elasticsearch';
   listenForClose();
   let error = '';
   for (let attempt = 1; attempt <= t.retry_max_attempts && !closing; attempt++) {
-    const ac = new AbortController();
-    posting.add(ac);
-    // One controller for both the timeout and the exit (AbortSignal.any needs Node 20.3).
-    const timer = setTimeout(abortPost, h.timeout_ms, ac);
-    try {
-      const res = await fetch(h.url, {
-        method: 'POST',
-        body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>,
-        headers: { ...h.headers, 'content-type': type, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
-        signal: ac.signal,
-      });
-      const answer = checkBulk ? await res.text() : (await res.arrayBuffer(), '');
-      if (res.ok) {
-        if (!checkBulk || !BULK_ERRORS.test(answer.slice(0, 200))) return { ok: true, refused: false, attempts: attempt };
-        error = 'bulk response has errors';
-      } else {
-        error = `HTTP ${res.status}`;
-        // A 4xx other than 408 and 429 will not get better by retrying, nor by spooling: the sink is up
-        // and refuses this batch (a spooled copy would block the spool behind it).
-        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-          return { ok: false, refused: true, attempts: attempt, error };
-        }
+    const r = await once(url, h, body, type, checkBulk);
+    if ('error' in r) {
+      error = r.error;
+    } else if (r.status >= 200 && r.status < 300) {
+      if (!checkBulk || !BULK_ERRORS.test(r.answer)) return { ok: true, refused: false, attempts: attempt };
+      error = 'bulk response has errors';
+    } else {
+      error = `HTTP ${r.status}`;
+      // A 4xx other than 408 and 429 will not get better by retrying, nor by spooling: the sink is up
+      // and refuses this batch (a spooled copy would block the spool behind it).
+      if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
+        return { ok: false, refused: true, attempts: attempt, error };
       }
-    } catch (err) {
-      error = (err as Error).message;
-    } finally {
-      clearTimeout(timer);
-      posting.delete(ac);
     }
-    if (attempt < t.retry_max_attempts && !closing) await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+    if (attempt < t.retry_max_attempts && !closing) await new Promise((res) => setTimeout(res, backoffMs(attempt)));
   }
   if (closing) error ||= 'exiting';
   return { ok: false, refused: false, attempts: t.retry_max_attempts, error };

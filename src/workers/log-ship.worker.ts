@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { compileJson, compileText } from '../telemetry/format.js';
 import { Num, NUM_COLS, SEP, STR_COLS, type RecordBatch, type Rows } from '../telemetry/record.js';
-import { appendToFile, contentType, payload, post, text, type Lines, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
+import { appendToFile, contentType, linesOf, payload, post, type Lines, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
 import { logLines, type LogBatch } from '../logs/wire.js';
 
 export interface ShipTask {
@@ -42,7 +42,7 @@ export interface LogsTask {
 export interface LogsResult {
   outcome: 'ok' | 'retry' | 'reject';
   /** Text for stdout: the batch counts as acknowledged once the main thread has written it. */
-  stdout?: string;
+  stdout?: Uint8Array;
   error?: string;
 }
 
@@ -88,12 +88,8 @@ function lines(sink: AccessLogConfig, bit: number, b: RecordBatch): { lines: str
 
 /** The lines of one sink's rows, as the sinks take them (src/telemetry/sinks.ts). */
 function accessLines(sink: AccessLogConfig, ls: string[], starts: number[]): Lines {
-  return {
-    lines: ls,
-    json: sink.json_format !== null,
-    // Loki's push API: one stream with the sink's labels, values as [nanoseconds since the epoch, line].
-    loki: (labels) => [{ stream: labels, values: ls.map((l, i) => [`${Math.round(starts[i]!)}000000`, l]) }],
-  };
+  // Loki's push API: one stream with the sink's labels, values as [nanoseconds since the epoch, line].
+  return linesOf(ls, sink.json_format !== null, (labels) => [{ stream: labels, values: ls.map((l, i) => [`${Math.round(starts[i]!)}000000`, l]) }]);
 }
 
 /** Sinks found down recently: batches go straight to the spool until this time (per sink URL). */
@@ -151,12 +147,12 @@ async function ship(t: ShipTask): Promise<ShipResult> {
   if (ls.length === 0) return r;
   const sink = t.sink;
   if (sink.kind === 'stdout') {
-    r.stdout = text(ls);
+    r.stdout = ls.join('\n') + '\n';
     r.written = ls.length;
     return r;
   }
   if (sink.kind === 'file') {
-    const error = appendToFile(sink.path!, text(ls), false);
+    const error = appendToFile(sink.path!, ls.join('\n') + '\n', false);
     if (error === null) r.written = ls.length;
     else {
       r.dropped = ls.length;
@@ -218,17 +214,29 @@ async function drain(t: DrainTask): Promise<ShipResult> {
   return r;
 }
 
-async function shipLogs(t: LogsTask): Promise<LogsResult> {
+/**
+ * What a `logs` task leaves to do once its batch is formatted. Formatting is synchronous and returns
+ * only the bytes, so the batch and its lines are garbage before the wait on the network (kept across it,
+ * they would be promoted to the old generation batch after batch: tens of MiB of RSS).
+ */
+function formatLogs(t: LogsTask): { result: LogsResult } | { body: Buffer; type: string } {
+  if (t.batch.records === 0) return { result: { outcome: 'ok' } };
   const b = logLines(t.batch);
-  if (b.lines.length === 0) return { outcome: 'ok' };
+  // piscina holds the task until it resolves; the batch (its bytes and columns) is not needed past here.
+  (t as { batch: LogBatch | null }).batch = null;
   const sink = t.sink;
-  if (sink.kind === 'stdout') return { outcome: 'ok', stdout: text(b.lines) };
+  if (sink.kind === 'stdout') return { result: { outcome: 'ok', stdout: b.text() as Buffer } };
   if (sink.kind === 'file') {
-    const error = appendToFile(sink.path!, text(b.lines), sink.fsync ?? false);
-    return error === null ? { outcome: 'ok' } : { outcome: 'retry', error };
+    const error = appendToFile(sink.path!, b.text(), sink.fsync ?? false);
+    return { result: error === null ? { outcome: 'ok' } : { outcome: 'retry', error } };
   }
-  const { body, type } = payload(sink.http!, b);
-  const p = await post(sink, body, type, true);
+  return payload(sink.http!, b);
+}
+
+async function shipLogs(t: LogsTask): Promise<LogsResult> {
+  const f = formatLogs(t);
+  if ('result' in f) return f.result;
+  const p = await post(t.sink, f.body, f.type, true);
   if (p.ok) return { outcome: 'ok' };
   return { outcome: p.refused ? 'reject' : 'retry', error: p.error };
 }
