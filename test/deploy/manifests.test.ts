@@ -125,7 +125,9 @@ test('every Kubernetes object validates against the Kubernetes schemas', () => {
 });
 
 test('the schema check catches mistakes (a wrong type, a missing field, an unknown kind)', () => {
-  const dep = structuredClone(objects.find((o) => o.obj.kind === 'Deployment')!.obj);
+  // The native-sidecar web Deployment: its first init container has two ports.
+  const web = () => objects.find((o) => o.obj.kind === 'Deployment' && o.file === 'deploy/sidecar/deployment.yaml')!.obj;
+  const dep = structuredClone(web());
   dep.spec.template.spec.initContainers[0].ports[0].containerPort = '15001';
   assert.match(k8sErrors(dep).join('\n'), /containerPort must be integer/);
   const svc = structuredClone(objects.find((o) => o.obj.kind === 'Service')!.obj);
@@ -134,7 +136,7 @@ test('the schema check catches mistakes (a wrong type, a missing field, an unkno
   assert.match(k8sErrors(svc).join('\n'), /port/);
   assert.match(k8sErrors({ apiVersion: 'v1', kind: 'Podd' }).join(), /no Kubernetes schema/);
   // unknown fields, as kubectl --validate=strict: a misspelt key at any depth
-  const typo = structuredClone(objects.find((o) => o.obj.kind === 'Deployment')!.obj);
+  const typo = structuredClone(web());
   typo.spec.template.spec.initContainers[0].restartpolicy = 'Always';
   typo.spec.template.spec.terminationGracePeriodSecond = 60;
   typo.spec.template.spec.initContainers[0].ports[1].containerport = 1;
@@ -376,9 +378,21 @@ function isIptablesInit(spec: Obj, c: Obj): boolean {
     args[0] === 'iptables' && args[1] === 'install';
 }
 
-test('security contexts: every pillion container non-root, read-only, no escalation, ALL dropped; only the iptables init container runs as root, with NET_ADMIN/NET_RAW', () => {
+/**
+ * The other container that may run as uid 0: `pillion logs --kubernetes` in a DaemonSet
+ * (deploy/logs/daemonset.yaml). Container logs are 0640 root:root, so it reads them as their owner, with
+ * every capability dropped (no CAP_DAC_OVERRIDE), as Fluent Bit and Vector run for the same files. Every
+ * host path it mounts is read-only except its state directory.
+ */
+function isNodeLogs(obj: Obj, c: Obj): boolean {
+  const args = (c.args ?? []) as string[];
+  return obj.kind === 'DaemonSet' && args[0] === 'logs' && args.includes('--kubernetes');
+}
+
+test('security contexts: every pillion container non-root, read-only, no escalation, ALL dropped; only the iptables init container (with NET_ADMIN/NET_RAW) and the node log collector (no capability) run as root', () => {
   let checked = 0;
   let iptablesInits = 0;
+  let nodeLogs = 0;
   for (const { file, obj } of objects) {
     const spec = podSpecOf(obj);
     if (!spec) continue;
@@ -403,6 +417,17 @@ test('security contexts: every pillion container non-root, read-only, no escalat
         const add = (sc.capabilities.add ?? []) as string[];
         assert.ok(add.includes('NET_ADMIN'), `${where}: NET_ADMIN`);
         assert.deepEqual(add.filter((x) => x !== 'NET_ADMIN' && x !== 'NET_RAW'), [], `${where}: NET_ADMIN and NET_RAW only`);
+      } else if (isNodeLogs(obj, c) && uid === 0) {
+        nodeLogs++;
+        assert.equal(sc.runAsNonRoot, false, where);
+        assert.equal(sc.capabilities.add, undefined, `${where}: no capability added`);
+        assert.notEqual(spec.hostNetwork, true, `${where}: no host network`);
+        assert.notEqual(spec.hostPID, true, `${where}: no host PID namespace`);
+        const state = (c.args as string[]).find((a) => a.startsWith('--state-dir='))!.split('=')[1];
+        for (const m of c.volumeMounts as Obj[]) {
+          const vol: Obj = (spec.volumes as Obj[]).find((v) => v.name === m.name)!;
+          if (vol.hostPath && m.mountPath !== state) assert.equal(m.readOnly, true, `${where}: host path ${vol.hostPath.path} read-only`);
+        }
       } else {
         assert.equal(sc.runAsNonRoot ?? pod.runAsNonRoot, true, `${where}: runAsNonRoot`);
         assert.ok(uid === undefined || uid !== 0, `${where}: not uid 0`);
@@ -411,7 +436,8 @@ test('security contexts: every pillion container non-root, read-only, no escalat
     }
   }
   assert.ok(checked >= 10, `${checked} pillion containers`);
-  assert.equal(iptablesInits, 1, 'deploy/transparent/ has the only root container');
+  assert.equal(iptablesInits, 1, 'deploy/transparent/ has the only root init container');
+  assert.equal(nodeLogs, 1, 'deploy/logs/ has the only root DaemonSet');
 });
 
 test('transparent variant: iptables init container, then the native sidecar as the uid the rules exclude, on the ports the rules redirect to', () => {
