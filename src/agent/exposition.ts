@@ -60,16 +60,19 @@ export class MetricSet {
       this.families.set(desc.name, fam);
     }
     const order = desc.sortedOrder;
-    fam.labels.push(order === null ? labelValues : order.map((i) => labelValues[i] ?? ''));
+    fam.labels.push(order === null ? labelValues : reorder(labelValues, order));
     fam.values.push(value);
   }
 
   /** Renders every family in name order, samples in label-value order, duplicates dropped. */
   render(): string {
     // Metric names are ASCII ([a-zA-Z_:][a-zA-Z0-9_:]*), so native order is byte order.
-    const names = [...this.families.keys()].sort();
+    // Indexed loops, not for-of: the agent runs on baseline code (lean-v8.ts), where each for-of
+    // step allocates an iterator result; this loop runs once per sample.
+    const names = Array.from(this.families.keys()).sort();
     let out = '';
-    for (const name of names) {
+    for (let n = 0; n < names.length; n++) {
+      const name = names[n]!;
       const { desc, labels, values } = this.families.get(name)!;
       out += desc.header;
       const prefixes = desc.labelPrefixes;
@@ -79,11 +82,16 @@ export class MetricSet {
         this.duplicates += values.length - 1;
         continue;
       }
-      const idx = labels.map((_, i) => i);
-      const cmp = labels.some(hasAstralOrHighChars) ? compareLabels : compareLabelsNative;
-      if (!isSorted(labels, cmp)) idx.sort((a, b) => cmp(labels[a]!, labels[b]!));
+      const cmp = hasHighChars(labels) ? compareLabels : compareLabelsNative;
+      // Collectors mostly add samples in order already; sort an index only when they did not.
+      let idx: number[] | null = null;
+      if (!isSorted(labels, cmp)) {
+        idx = labels.map((_, i) => i);
+        idx.sort((a, b) => cmp(labels[a]!, labels[b]!));
+      }
       let prev: string[] | undefined;
-      for (const i of idx) {
+      for (let k = 0; k < labels.length; k++) {
+        const i = idx === null ? k : idx[k]!;
         const lv = labels[i]!;
         if (prev !== undefined && cmp(prev, lv) === 0) {
           this.duplicates++;
@@ -98,6 +106,12 @@ export class MetricSet {
   }
 }
 
+function reorder(labelValues: string[], order: readonly number[]): string[] {
+  const out = new Array<string>(order.length);
+  for (let i = 0; i < order.length; i++) out[i] = labelValues[order[i]!] ?? '';
+  return out;
+}
+
 function isSorted(labels: string[][], cmp: (a: string[], b: string[]) => number): boolean {
   for (let i = 1; i < labels.length; i++) if (cmp(labels[i - 1]!, labels[i]!) > 0) return false;
   return true;
@@ -105,8 +119,11 @@ function isSorted(labels: string[][], cmp: (a: string[], b: string[]) => number)
 
 /** Where UTF-16 order and UTF-8 byte order can disagree: surrogates and U+E000..U+FFFF. */
 const HIGH_CHARS = /[\uD800-\uFFFF]/;
-function hasAstralOrHighChars(values: string[]): boolean {
-  for (const v of values) if (HIGH_CHARS.test(v)) return true;
+function hasHighChars(labels: string[][]): boolean {
+  for (let i = 0; i < labels.length; i++) {
+    const values = labels[i]!;
+    for (let j = 0; j < values.length; j++) if (HIGH_CHARS.test(values[j]!)) return true;
+  }
   return false;
 }
 

@@ -34,21 +34,27 @@ export function createAgentServer(cfg: ServerConfig): Server {
 </html>
 `;
 
+  const all = [...byName.values()];
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://agent');
-    } catch {
-      // The only failure of URL parsing here is a malformed request target: the client's error.
-      reply(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n');
-      return;
+    // Prometheus asks for exactly the telemetry path, without a query: no URL object for that.
+    const plain = req.url === cfg.telemetryPath;
+    let url: URL | undefined;
+    if (!plain) {
+      try {
+        url = new URL(req.url ?? '/', 'http://agent');
+      } catch {
+        // The only failure of URL parsing here is a malformed request target: the client's error.
+        reply(res, 400, 'text/plain; charset=utf-8', 'Bad Request\n');
+        return;
+      }
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       reply(res, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', { allow: 'GET, HEAD' });
       return;
     }
-    if (url.pathname === cfg.telemetryPath) {
-      const selected = selectCollectors(byName, url.searchParams.getAll('collect[]'), url.searchParams.getAll('exclude[]'));
+    if (url === undefined || url.pathname === cfg.telemetryPath) {
+      const selected = url === undefined ? all : selectCollectors(byName, url.searchParams.getAll('collect[]'), url.searchParams.getAll('exclude[]'));
       if (typeof selected === 'string') {
         reply(res, 400, 'text/plain; charset=utf-8', `Couldn't create filtered metrics handler: ${selected}\n`);
         return;
@@ -73,7 +79,7 @@ export function createAgentServer(cfg: ServerConfig): Server {
       heap.afterScrape();
       return;
     }
-    if (url.pathname === '/') {
+    if (url!.pathname === '/') {
       reply(res, 200, 'text/html; charset=UTF-8', landing);
       return;
     }

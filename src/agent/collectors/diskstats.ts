@@ -60,7 +60,9 @@ export interface DiskstatsLine {
 /** Parses /proc/diskstats. Lines with fewer than the 11 classic counters are skipped, as procfs does. */
 export function parseDiskstats(text: string): DiskstatsLine[] {
   const out: DiskstatsLine[] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     const f = fields(line);
     if (f.length < 14) continue;
     if (!isUint(f[0]) || !isUint(f[1]) || !f.slice(3, 20).every(isUint)) throw new Error(`invalid line in diskstats: ${JSON.stringify(line)}`);
@@ -72,7 +74,9 @@ export function parseDiskstats(text: string): DiskstatsLine[] {
 /** Parses a udev database file (/run/udev/data/b<major>:<minor>): only the `E:` properties. */
 export function parseUdevProperties(text: string): Map<string, string> {
   const props = new Map<string, string>();
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (!line.startsWith('E:')) continue;
     const eq = line.indexOf('=');
     if (eq !== -1) props.set(line.slice(2, eq), line.slice(eq + 1));
@@ -89,7 +93,9 @@ export class DiskstatsCollector implements Collector {
   }
 
   update(out: MetricSet): void {
-    for (const d of parseDiskstats(readText(procPath(this.ctx.paths, 'diskstats')))) {
+    const disks = parseDiskstats(readText(procPath(this.ctx.paths, 'diskstats')));
+    for (let k = 0; k < disks.length; k++) {
+      const d = disks[k]!;
       if (this.filter.ignored(d.device)) continue;
       const udev = this.udevProperties(d.major, d.minor);
       const prop = (k: string): string => udev.get(k) ?? '';

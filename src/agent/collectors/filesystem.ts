@@ -48,7 +48,9 @@ function unescapeOctal(s: string): string {
 /** Parses /proc/<pid>/mountinfo (proc(5)): the optional fields end at the " - " separator. */
 export function parseMountinfo(text: string): Mount[] {
   const mounts: Mount[] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line.trim() === '') continue;
     const f = line.trim().split(' ');
     const sep = f.indexOf('-', 6);
@@ -91,13 +93,15 @@ export class FilesystemCollector implements Collector {
     this.fsTypesExclude = compileFlagRegex('collector.filesystem.fs-types-exclude', ctx.opts.filesystemFsTypesExclude);
   }
 
-  async update(out: MetricSet): Promise<void> {
+  /** A promise only while some statfs runs in the thread pool, so that a scrape of local mounts stays synchronous. */
+  update(out: MetricSet): Promise<void> | void {
     const { rootfs } = this.ctx.paths;
     const seen = new Set<string>();
     const pending: Promise<void>[] = [];
     const mounts = this.mounts();
     const mayBlock = mountPointsThatMayBlock(mounts);
-    for (const m of mounts) {
+    for (let i = 0; i < mounts.length; i++) {
+      const m = mounts[i]!;
       const mountPoint = stripRootfs(rootfs, m.mountPoint);
       if (this.mountPointsExclude.test(mountPoint) || this.fsTypesExclude.test(m.fsType)) continue;
       const key = `${m.device}\u0000${mountPoint}\u0000${m.fsType}`;
@@ -122,7 +126,7 @@ export class FilesystemCollector implements Collector {
       }
       pending.push(this.statfsWithTimeout(path, mountPoint).then((r) => this.report(out, r, m, lv, path)));
     }
-    if (pending.length > 0) await Promise.all(pending);
+    if (pending.length > 0) return Promise.all(pending).then(() => undefined);
   }
 
   private report(out: MetricSet, r: StatfsResult, m: Mount, lv: string[], path: string): void {

@@ -7,7 +7,9 @@ import type { CollectorContext, CollectorFactory } from './context.js';
 
 export function parseMeminfo(text: string): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     const parts = fields(line);
     // Some kernels (CentOS 6) print empty lines.
     if (parts.length < 2) continue;
@@ -34,14 +36,15 @@ export class MeminfoCollector implements Collector {
   constructor(private readonly ctx: CollectorContext) {}
 
   update(out: MetricSet): void {
-    for (const [key, value] of parseMeminfo(readText(procPath(this.ctx.paths, 'meminfo')))) {
+    // forEach, not for-of with destructuring: much cheaper on baseline code (lean-v8.ts).
+    parseMeminfo(readText(procPath(this.ctx.paths, 'meminfo'))).forEach((value, key) => {
       let desc = this.descs.get(key);
       if (desc === undefined) {
         desc = new MetricDesc(`node_memory_${key}`, `Memory information field ${key}.`, 'gauge');
         this.descs.set(key, desc);
       }
       out.add(desc, value);
-    }
+    });
   }
 }
 

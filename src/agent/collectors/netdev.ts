@@ -19,7 +19,8 @@ export function parseNetDev(text: string, filter: DeviceFilter): NetDevStats {
   const receive = header[1]!.trim().split(/\s+/);
   const transmit = header[2]!.trim().split(/\s+/);
   const stats: NetDevStats = new Map();
-  for (const raw of lines.slice(2)) {
+  for (let i = 2; i < lines.length; i++) {
+    const raw = lines[i]!;
     if (raw.trim() === '') continue;
     const m = INTERFACE_RE.exec(raw.trimStart());
     if (!m) throw new Error(`couldn't get interface name, invalid line in net/dev: ${JSON.stringify(raw)}`);
@@ -51,16 +52,17 @@ export class NetdevCollector implements Collector {
 
   update(out: MetricSet): void {
     const stats = parseNetDev(readText(procPath(this.ctx.paths, 'net/dev')), this.filter);
-    for (const [device, counters] of stats) {
-      for (const [key, value] of counters) {
+    // forEach, not for-of with destructuring: much cheaper on baseline code (lean-v8.ts).
+    stats.forEach((counters, device) => {
+      counters.forEach((value, key) => {
         let desc = this.descs.get(key);
         if (desc === undefined) {
           desc = new MetricDesc(`node_network_${key}_total`, `Network device statistic ${key}.`, 'counter', ['device']);
           this.descs.set(key, desc);
         }
         out.add(desc, value, device);
-      }
-    }
+      });
+    });
   }
 }
 

@@ -20,7 +20,9 @@ export interface PsiTotals {
 /** Parses a PSI file ("some avg10=0.00 avg60=0.00 avg300=0.00 total=14036781"), totals only. */
 export function parsePsi(text: string): PsiTotals {
   const res: PsiTotals = { some: undefined, full: undefined };
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     const m = /^(some|full)\s.*\btotal=(\d+)/.exec(line.trim());
     if (m) res[m[1] as 'some' | 'full'] = Number(m[2]);
   }

@@ -16,7 +16,9 @@ export class VmstatCollector implements Collector {
   }
 
   update(out: MetricSet): void {
-    for (const line of readText(procPath(this.ctx.paths, 'vmstat')).split('\n')) {
+    const lines = readText(procPath(this.ctx.paths, 'vmstat')).split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
       // Most of the ~170 lines are filtered out: test the key before splitting the rest.
       const sp = line.indexOf(' ');
       if (sp <= 0 || !this.fields.test(line.slice(0, sp))) continue;

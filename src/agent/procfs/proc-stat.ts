@@ -51,7 +51,9 @@ export function parseProcStat(text: string): ProcStat {
     procsBlocked: 0,
     softirqs: undefined,
   };
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     // The intr line holds one counter per IRQ (thousands on big hosts) and only its total is
     // used: split just the first fields of it.
     const f = fields(line, line.startsWith('intr ') ? 2 : Infinity);
