@@ -97,6 +97,8 @@ class Batch {
   /** Per file: the generation and the offset that become the checkpoint once this batch is acknowledged. */
   offsets = new Map<TrackedFile, { gen: number; offset: number }>();
   firstReadMs = 0;
+  /** Read after stop() began: an empty final batch means every file was read to its end. */
+  final = false;
   constructor(readonly seq: number) {}
 }
 
@@ -154,10 +156,16 @@ export class Collector {
     this.loop = this.run();
   }
 
-  /** Stops reading, delivers what was read (bounded by `deadlineMs`), writes the final checkpoint. */
+  /**
+   * Reads what the files hold now and delivers it (bounded by `deadlineMs`: a writer that never stops
+   * does not hold the exit up), then writes the final checkpoint. A sidecar is stopped after its app:
+   * the app's last lines are in a volume that goes with the pod, so they are read before the exit.
+   */
   async stop(deadlineMs = 5000): Promise<void> {
     this.stopping = true;
     this.stopDeadline = Date.now() + deadlineMs;
+    // A last look at every file: growth that no watch event has reported yet.
+    this.pollDue = true;
     this.wake();
     if (this.timer !== null) clearInterval(this.timer);
     // A delivery still waiting on the sink at the deadline is aborted: its batch stays behind the
@@ -219,14 +227,15 @@ export class Collector {
       if (batch.records.records === 0) {
         // Offsets may still move (empty lines, cut tails): commit them without a round trip.
         if (batch.offsets.size > 0) await this.commit(batch);
-        if (this.stopping) break;
-        await this.waitForWork();
-        if (this.stopping) break;
+        // Stopping: done once a read that began after the stop (with its last look at every file) found
+        // nothing more.
+        if (batch.final || (this.stopping && Date.now() >= this.stopDeadline)) break;
+        if (!this.stopping) await this.waitForWork();
         next = this.exclusive(() => this.fill());
         continue;
       }
       // Prefetch the next batch while this one is in flight; reading stops there until the ack.
-      next = this.stopping ? Promise.resolve(new Batch(++this.seq)) : this.exclusive(() => this.fill());
+      next = this.exclusive(() => this.fill());
       const delivered = await this.deliver(batch);
       if (!delivered) break; // stopping and the sink never answered: the checkpoint stays behind it
       await this.commit(batch);
@@ -371,10 +380,11 @@ export class Collector {
 
   private async fill(): Promise<Batch> {
     const batch = new Batch(++this.seq);
+    batch.final = this.stopping;
     const touched = new Set<TrackedFile>();
     await this.housekeeping(batch, touched);
     const full = (): boolean => batch.records.records >= this.o.batchMaxRecords || batch.records.bytes >= this.o.batchMaxBytes;
-    while (!full() && this.dirty.size > 0 && !this.stopping) {
+    while (!full() && this.dirty.size > 0 && !(this.stopping && Date.now() >= this.stopDeadline)) {
       // Round-robin: a file that still has data goes to the back, so one busy file cannot starve the rest.
       for (const f of [...this.dirty]) {
         const more = await this.readStep(f, batch, touched);

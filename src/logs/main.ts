@@ -1,6 +1,6 @@
 // `pillion logs`: the log-collection sidecar (`--path`) and node DaemonSet (`--kubernetes`) mode.
-// Long-running; SIGTERM/SIGINT stop reading, deliver what was read (5 s at most), write the final
-// checkpoint and exit 0.
+// Long-running; SIGTERM/SIGINT: read the files to their current end and deliver it (5 s at most in
+// all), write the final checkpoint and exit 0.
 import { untilStopSignal } from '../util/signals.js';
 import type { Server } from 'node:http';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../util/exit-codes.js';
@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     metrics: addr && typeof addr === 'object' ? `${addr.address}:${addr.port}` : 'off',
   });
   const signal = await untilStopSignal();
-  log.info('stopping: delivering what was read, then the final checkpoint', { signal });
+  log.info('stopping: reading the files to their end and delivering it (5 s at most), then the final checkpoint', { signal });
   await collector.stop();
   server?.close();
   return EXIT_OK;

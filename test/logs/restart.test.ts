@@ -32,6 +32,21 @@ const exited = (c: ChildProcess): Promise<number | null> =>
  * Appends `g<file> <seq> ...` lines (one sequence per file: the order is per file, as a collector that
  * reads files round-robin promises); `rotate()` renames the file away and reopens, as logrotate + HUP.
  */
+/** Holds the first batch until open(): reading stops at two batches meanwhile. */
+class GatedSink extends CaptureSink {
+  waiting = false;
+  private release: (() => void) | null = null;
+  private readonly gate = new Promise<void>((r) => { this.release = r; });
+  override async send(batch: Parameters<CaptureSink['send']>[0]): ReturnType<CaptureSink['send']> {
+    this.waiting = true;
+    await this.gate;
+    return super.send(batch);
+  }
+  open(): void {
+    this.release!();
+  }
+}
+
 class Writer {
   private fd: number;
   seq = 0;
@@ -222,6 +237,28 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     const help = spawnSync(process.execPath, [CLI, 'logs', '--help'], { encoding: 'utf8' });
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--kubernetes/);
+  });
+
+  it('stop() reads what the files hold at the stop, even while the sink holds reading back, and ships it', { timeout: 40_000 }, async () => {
+    const dir = join(tmp.dir, 'final-read');
+    mkdirSync(dir, { recursive: true });
+    const w = new Writer(join(dir, 'f.log'));
+    w.write(25);
+    const sink = new GatedSink();
+    const c = await startCollector(join(dir, 'state'), ['--path', join(dir, '*.log'), '--batch-max-records', '10'], sink);
+    // The first batch waits at the sink, the second is read meanwhile, and reading stops there.
+    await waitFor('the first batch at the sink', () => sink.waiting);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(c.stats.linesRead, 20, 'two batches read, the rest waits in the file');
+    w.write(20);
+    const stopped = c.stop();
+    sink.open();
+    await stopped;
+    assert.equal(w.check(sink.messages()), null, 'every line, once, in order');
+    assert.equal(sink.records.length, 45);
+    const saved = JSON.parse(readFileSync(join(dir, 'state', 'checkpoints.json'), 'utf8')) as { files: { offset: number }[] };
+    assert.equal(saved.files[0]!.offset, sink.messages().reduce((a, m) => a + m.length + 1, 0));
+    w.close();
   });
 
   it('capture sink sanity: stop() delivers what was read and writes the last checkpoint', { timeout: 40_000 }, async () => {
