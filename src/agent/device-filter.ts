@@ -40,12 +40,21 @@ export class DeviceFilter {
  * usage error (node_exporter: "mutually exclusive"). `defaultExclude` applies only when neither is given.
  */
 export function deviceFilterFromFlags(collector: string, exclude: string | undefined, include: string | undefined, defaultExclude?: string): DeviceFilter {
+  return filterFromFlags(`collector.${collector}.device-exclude`, `collector.${collector}.device-include`, exclude, include, defaultExclude);
+}
+
+/**
+ * The same rules for any exclude/include flag pair (filesystem's mount-points-* and fs-types-*,
+ * node_exporter 1.9+): both given is a usage error; an include given alone drops the default exclude.
+ * `exclude` / `include` are undefined when the flag was not given.
+ */
+export function filterFromFlags(excludeFlag: string, includeFlag: string, exclude: string | undefined, include: string | undefined, defaultExclude?: string): DeviceFilter {
   if (exclude !== undefined && include !== undefined && exclude !== '' && include !== '') {
-    throw new UsageError(`--collector.${collector}.device-exclude and --collector.${collector}.device-include are mutually exclusive`);
+    throw new UsageError(`--${excludeFlag} and --${includeFlag} are mutually exclusive`);
   }
   const ex = exclude ?? (include === undefined || include === '' ? defaultExclude : undefined);
   return new DeviceFilter(
-    ex ? compileFlagRegex(`collector.${collector}.device-exclude`, ex) : undefined,
-    include ? compileFlagRegex(`collector.${collector}.device-include`, include) : undefined,
+    ex ? compileFlagRegex(excludeFlag, ex) : undefined,
+    include ? compileFlagRegex(includeFlag, include) : undefined,
   );
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { COLLECTOR_DEFAULTS } from './collectors/index.js';
 import { DEFAULT_FS_TYPES_EXCLUDE, parseDuration, parseFlags, UsageError } from './flags.js';
+import { filterFromFlags } from './device-filter.js';
 import { parseListenAddress } from './listen-address.js';
 
 const parse = (...argv: string[]) => parseFlags(argv, COLLECTOR_DEFAULTS);
@@ -12,7 +13,7 @@ describe('agent flags (node_exporter spelling)', () => {
     assert.equal(o.listenAddress, ':9100');
     assert.equal(o.telemetryPath, '/metrics');
     assert.deepEqual(o.paths, { procfs: '/proc', sysfs: '/sys', rootfs: '/', udevData: '/run/udev/data' });
-    assert.equal(o.filesystemFsTypesExclude, DEFAULT_FS_TYPES_EXCLUDE);
+    assert.equal(o.filesystemFsTypesExclude, undefined, 'not given: filesystem.ts applies DEFAULT_FS_TYPES_EXCLUDE unless fs-types-include is given');
     assert.equal(o.filesystemMountTimeoutMs, 5000);
     assert.equal(o.cpuGuest, true);
     assert.equal(o.statSoftirq, false);
@@ -34,6 +35,18 @@ describe('agent flags (node_exporter spelling)', () => {
     const o = parse('--collector.cpu.info.bugs-include=^mds$');
     assert.equal(o.cpuInfo, true);
     assert.equal(o.cpuBugsInclude, '^mds$');
+  });
+
+  it('filesystem include flags (node_exporter 1.9+): alone they drop the default exclude; with an exclude they are an error', () => {
+    const f = filterFromFlags('collector.filesystem.fs-types-exclude', 'collector.filesystem.fs-types-include', undefined, '^(ext4|xfs)$', DEFAULT_FS_TYPES_EXCLUDE);
+    assert.equal(f.ignored('ext4'), false);
+    assert.equal(f.ignored('tmpfs'), true);
+    const d = filterFromFlags('collector.filesystem.fs-types-exclude', 'collector.filesystem.fs-types-include', undefined, undefined, DEFAULT_FS_TYPES_EXCLUDE);
+    assert.equal(d.ignored('proc'), true);
+    assert.equal(d.ignored('tmpfs'), false);
+    const o = parse('--collector.filesystem.mount-points-include=^/$', '--collector.filesystem.mount-points-exclude=^/boot$');
+    assert.throws(() => filterFromFlags('collector.filesystem.mount-points-exclude', 'collector.filesystem.mount-points-include', o.filesystemMountPointsExclude, o.filesystemMountPointsInclude),
+      (e: unknown) => e instanceof UsageError && /mount-points-exclude and --collector\.filesystem\.mount-points-include are mutually exclusive/.test(e.message));
   });
 
   it('accepts the old hidden spellings node_exporter still takes', () => {

@@ -31,8 +31,11 @@ export interface AgentOptions {
   diskstatsDeviceInclude: string | undefined;
   netdevDeviceExclude: string | undefined;
   netdevDeviceInclude: string | undefined;
-  filesystemMountPointsExclude: string;
-  filesystemFsTypesExclude: string;
+  /** Undefined when not given (the default and the include flags' rules are applied in filesystem.ts). */
+  filesystemMountPointsExclude: string | undefined;
+  filesystemMountPointsInclude: string | undefined;
+  filesystemFsTypesExclude: string | undefined;
+  filesystemFsTypesInclude: string | undefined;
   /** How long one statfs may take before the mount is reported as failed and skipped. */
   filesystemMountTimeoutMs: number;
   /** cgroup v2 mount point, relative to --path.sysfs (pillion-only collector `containers`). */
@@ -81,8 +84,10 @@ const FLAGS: Record<string, FlagSpec> = {
   'collector.netdev.device-exclude': { kind: 'string', alias: 'collector.netdev.device-blacklist', help: 'Regexp of net devices to exclude (mutually exclusive to device-include).' },
   'collector.netdev.device-include': { kind: 'string', alias: 'collector.netdev.device-whitelist', help: 'Regexp of net devices to include (mutually exclusive to device-exclude).' },
   'collector.netdev.netlink': { kind: 'bool', def: 'true', help: 'Accepted for compatibility; the agent always reads /proc/net/dev (the same counters).' },
-  'collector.filesystem.mount-points-exclude': { kind: 'string', def: DEFAULT_MOUNT_POINTS_EXCLUDE, alias: 'collector.filesystem.ignored-mount-points', help: 'Regexp of mount points to exclude for filesystem collector.' },
-  'collector.filesystem.fs-types-exclude': { kind: 'string', def: DEFAULT_FS_TYPES_EXCLUDE, alias: 'collector.filesystem.ignored-fs-types', help: 'Regexp of filesystem types to exclude for filesystem collector.' },
+  'collector.filesystem.mount-points-exclude': { kind: 'string', def: DEFAULT_MOUNT_POINTS_EXCLUDE, alias: 'collector.filesystem.ignored-mount-points', help: 'Regexp of mount points to exclude for filesystem collector. (mutually exclusive to mount-points-include)' },
+  'collector.filesystem.mount-points-include': { kind: 'string', help: 'Regexp of mount points to include for filesystem collector. (mutually exclusive to mount-points-exclude)' },
+  'collector.filesystem.fs-types-exclude': { kind: 'string', def: DEFAULT_FS_TYPES_EXCLUDE, alias: 'collector.filesystem.ignored-fs-types', help: 'Regexp of filesystem types to exclude for filesystem collector. (mutually exclusive to fs-types-include)' },
+  'collector.filesystem.fs-types-include': { kind: 'string', help: 'Regexp of filesystem types to include for filesystem collector. (mutually exclusive to fs-types-exclude)' },
   'collector.filesystem.mount-timeout': { kind: 'duration', def: '5s', help: 'how long to wait for a mount to respond before marking it as stale' },
   'collector.containers.cgroup-path': { kind: 'string', def: 'fs/cgroup', help: 'cgroup v2 mount point relative to --path.sysfs (pillion only).' },
 };
@@ -188,8 +193,10 @@ export function parseFlags(argv: readonly string[], collectorDefaults: ReadonlyM
     diskstatsDeviceInclude: values.get('collector.diskstats.device-include'),
     netdevDeviceExclude: values.get('collector.netdev.device-exclude'),
     netdevDeviceInclude: values.get('collector.netdev.device-include'),
-    filesystemMountPointsExclude: str('collector.filesystem.mount-points-exclude'),
-    filesystemFsTypesExclude: str('collector.filesystem.fs-types-exclude'),
+    filesystemMountPointsExclude: values.get('collector.filesystem.mount-points-exclude'),
+    filesystemMountPointsInclude: values.get('collector.filesystem.mount-points-include'),
+    filesystemFsTypesExclude: values.get('collector.filesystem.fs-types-exclude'),
+    filesystemFsTypesInclude: values.get('collector.filesystem.fs-types-include'),
     filesystemMountTimeoutMs: timeout,
     containersCgroupPath: str('collector.containers.cgroup-path'),
     help,

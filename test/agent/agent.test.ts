@@ -218,6 +218,26 @@ describe('filesystem collector and hung mounts', () => {
   });
 });
 
+describe('filesystem include flags', () => {
+  it('--collector.filesystem.mount-points-include alone drops the default exclude; with an exclude the agent refuses to start', async () => {
+    const procfs = join(tmp, 'fs-include-proc');
+    mkdirSync(join(procfs, '1'), { recursive: true });
+    writeFileSync(join(procfs, '1/mountinfo'), ['22 1 8:1 / / rw - ext4 /dev/sda1 rw', '23 22 0:5 / /dev/shm rw - tmpfs tmpfs rw', '24 22 8:2 / /data rw - xfs /dev/sdb1 rw'].join('\n') + '\n');
+    const statfsSyncFn: StatfsSyncFn = () => ({ type: 0, bsize: 4096, blocks: 100, bfree: 50, bavail: 40, files: 1000, ffree: 900 }) as never;
+    const collect = (...flags: string[]): string => {
+      const opts = parseFlags([`--path.procfs=${procfs}`, ...flags], COLLECTOR_DEFAULTS);
+      const out = new MetricSet();
+      void new FilesystemCollector({ paths: opts.paths, opts, logger: silentLogger }, undefined, statfsSyncFn).update(out);
+      return [...out.render().matchAll(/^node_filesystem_size_bytes\{.*mountpoint="([^"]*)"/gm)].map((m) => m[1]).join(',');
+    };
+    assert.equal(collect(), '/,/data');
+    assert.equal(collect('--collector.filesystem.mount-points-include=^/(dev/shm|data)$'), '/data,/dev/shm', 'the default mount-point exclude no longer drops /dev/shm');
+    assert.equal(collect('--collector.filesystem.mount-points-include=^/(dev/shm|data)$', '--collector.filesystem.fs-types-include=^xfs$'), '/data');
+    await assert.rejects(startAgent(parseFlags([`--path.procfs=${procfs}`, '--collector.filesystem.mount-points-include=^/$',
+      '--collector.filesystem.mount-points-exclude=^/data$', '--web.listen-address=127.0.0.1:0'], COLLECTOR_DEFAULTS), silentLogger), /mutually exclusive/);
+  });
+});
+
 describe('containers collector (cgroup v2, pillion only)', () => {
   it('labels per-container CPU, memory and I/O with pod UID, container ID and QoS class from the path', async () => {
     const sysfs = join(tmp, 'sys');

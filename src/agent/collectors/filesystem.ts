@@ -16,7 +16,8 @@
 import { statfs, statfsSync, type StatsFs } from 'node:fs';
 import { join } from 'node:path';
 import { isNotFound, procPath, readText, type Collector } from '../collector.js';
-import { compileFlagRegex } from '../device-filter.js';
+import { filterFromFlags, type DeviceFilter } from '../device-filter.js';
+import { DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE } from '../flags.js';
 import { MetricDesc, type MetricSet } from '../exposition.js';
 import type { CollectorContext, CollectorFactory } from './context.js';
 
@@ -83,14 +84,17 @@ export type StatfsSyncFn = (path: string) => StatsFs;
 
 export class FilesystemCollector implements Collector {
   readonly name = 'filesystem';
-  private readonly mountPointsExclude: RegExp;
-  private readonly fsTypesExclude: RegExp;
+  private readonly mountPoints: DeviceFilter;
+  private readonly fsTypes: DeviceFilter;
   /** Mount points whose statfs timed out and has not returned yet. */
   private readonly stuck = new Set<string>();
 
   constructor(private readonly ctx: CollectorContext, private readonly statfsFn: StatfsFn = statfs, private readonly statfsSyncFn: StatfsSyncFn = statfsSync) {
-    this.mountPointsExclude = compileFlagRegex('collector.filesystem.mount-points-exclude', ctx.opts.filesystemMountPointsExclude);
-    this.fsTypesExclude = compileFlagRegex('collector.filesystem.fs-types-exclude', ctx.opts.filesystemFsTypesExclude);
+    const o = ctx.opts;
+    this.mountPoints = filterFromFlags('collector.filesystem.mount-points-exclude', 'collector.filesystem.mount-points-include',
+      o.filesystemMountPointsExclude, o.filesystemMountPointsInclude, DEFAULT_MOUNT_POINTS_EXCLUDE);
+    this.fsTypes = filterFromFlags('collector.filesystem.fs-types-exclude', 'collector.filesystem.fs-types-include',
+      o.filesystemFsTypesExclude, o.filesystemFsTypesInclude, DEFAULT_FS_TYPES_EXCLUDE);
   }
 
   /** A promise only while some statfs runs in the thread pool, so that a scrape of local mounts stays synchronous. */
@@ -103,7 +107,7 @@ export class FilesystemCollector implements Collector {
     for (let i = 0; i < mounts.length; i++) {
       const m = mounts[i]!;
       const mountPoint = stripRootfs(rootfs, m.mountPoint);
-      if (this.mountPointsExclude.test(mountPoint) || this.fsTypesExclude.test(m.fsType)) continue;
+      if (this.mountPoints.ignored(mountPoint) || this.fsTypes.ignored(m.fsType)) continue;
       const key = `${m.device}\u0000${mountPoint}\u0000${m.fsType}`;
       if (seen.has(key)) continue; // bind mounts and over-mounts repeat the same triple
       seen.add(key);
