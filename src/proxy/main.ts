@@ -5,6 +5,7 @@ import { configureLog, log } from '../util/log.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/validate.js';
 import { PROXY_HELP, UsageError, parseProxyArgs } from './args.js';
+import { tuneHeapForProxy } from '../util/heap-tuning.js';
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(JSON.stringify(config, null, 2) + '\n');
       return EXIT_OK;
     }
+    tuneHeapForProxy();
     // Loaded only now, so that --help and --check never load uWS or undici.
     const { Supervisor, StartError } = await import('./supervisor.js');
     try {

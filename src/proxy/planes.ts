@@ -6,9 +6,10 @@ import type { Config } from '../config/types.js';
 import { DataPlane, type Plan } from './data-plane.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { RecordBatch } from '../telemetry/record.js';
+import type { SparseCounts } from '../telemetry/hdr.js';
 
 export interface PlaneSnapshot {
-  histograms: Record<string, string>;
+  histograms: Record<string, SparseCounts>;
   eventLoopDelayP99Ms: number;
 }
 

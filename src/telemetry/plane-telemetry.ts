@@ -2,21 +2,10 @@
 // the access log into a columnar buffer. Formatting, compression and shipping happen elsewhere (the
 // log-ship pool); merging the histograms of all threads happens in the metrics pool. Here: numbers into
 // slots, strings into an array, and a flush per batch or per max_delay.
-import { createRequire } from 'node:module';
 import type { Histogram } from 'hdr-histogram-js';
+import { exportCounts, newHistogram, type SparseCounts } from './hdr.js';
 import type { ListenerAccessLogs } from './config.js';
 import { NUM_COLS, Num, SEP, STR_COLS, Str, cell, type RecordBatch } from './record.js';
-
-const hdr = createRequire(import.meta.url)('hdr-histogram-js') as typeof import('hdr-histogram-js');
-
-/** Latencies in microseconds, 1 us to 1 h, 3 significant digits (about 0.1 % error). */
-export function newHistogram(): Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, bitBucketSize: 32, useWebAssembly: false });
-}
-
-export function decodeHistogram(b64: string): Histogram {
-  return hdr.decodeFromCompressedBase64(b64, 32, false);
-}
 
 /** What the access log needs to know about a finished request (the Exchange provides it). */
 export interface LoggedRequest {
@@ -201,10 +190,10 @@ export class PlaneTelemetry {
     for (const b of this.buffers.values()) b.flush();
   }
 
-  /** Every histogram, encoded (cumulative since start), for the metrics pool to merge. */
-  exportHistograms(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [name, h] of this.hists) out[name] = hdr.encodeIntoCompressedBase64(h);
+  /** Every histogram's counts (cumulative since start), for the metrics pool to merge. */
+  exportHistograms(): Record<string, SparseCounts> {
+    const out: Record<string, SparseCounts> = {};
+    for (const [name, h] of this.hists) out[name] = exportCounts(h);
     return out;
   }
 }

@@ -2,16 +2,13 @@
 // exact to the HDR precision; percentiles land on the recorded values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { newHistogram } from '../telemetry/plane-telemetry.js';
+import { exportCounts, newHistogram, type SparseCounts } from '../telemetry/hdr.js';
 import merge from './metrics.worker.js';
 
-const hdr = createRequire(import.meta.url)('hdr-histogram-js') as typeof import('hdr-histogram-js');
-
-function encoded(valuesUs: number[]): string {
+function encoded(valuesUs: number[]): SparseCounts {
   const h = newHistogram();
   for (const v of valuesUs) h.recordValue(v);
-  return hdr.encodeIntoCompressedBase64(h);
+  return exportCounts(h);
 }
 
 test('two planes merge: counts, sum, cumulative buckets, percentiles', () => {

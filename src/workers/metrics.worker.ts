@@ -1,11 +1,11 @@
 // The metrics pool's worker (piscina): merges the HDR histograms of every data plane and turns them into
 // what /stats and /stats/prometheus print: cumulative bucket counts, the sum, and percentiles exact to
 // the HDR precision (3 significant digits). The main thread and the data planes never do this work.
-import { decodeHistogram, newHistogram } from '../telemetry/plane-telemetry.js';
+import { addCounts, counts, newHistogram, type SparseCounts } from '../telemetry/hdr.js';
 
 export interface MergeTask {
-  /** One record per data plane: histogram name -> encoded histogram (microseconds). */
-  planes: Record<string, string>[];
+  /** One record per data plane: histogram name -> its counts (microseconds). */
+  planes: Record<string, SparseCounts>[];
   /** Bucket upper bounds, in milliseconds. */
   bucketsMs: number[];
   /** Percentiles to report, 0-100. */
@@ -30,13 +30,13 @@ export default function merge(t: MergeTask): HistogramSummary[] {
     const h = newHistogram();
     for (const p of t.planes) {
       const e = p[name];
-      if (e !== undefined) h.add(decodeHistogram(e));
+      if (e !== undefined) addCounts(h, e);
     }
     const count = h.totalCount;
     const perBucket = t.bucketsMs.map(() => 0);
     let sumUs = 0;
     // One walk over the counts: each equivalent-value range adds to the sum and to its bucket.
-    const internal = h as unknown as { countsArrayLength: number; getCountAtIndex(i: number): number; valueFromIndex(i: number): number; medianEquivalentValue(v: number): number };
+    const internal = counts(h);
     for (let i = 0; i < internal.countsArrayLength; i++) {
       const n = internal.getCountAtIndex(i);
       if (n === 0) continue;
