@@ -122,6 +122,8 @@ export class Collector {
   private readonly lineCap: number;
   /** Raw lines, no multiline joining: the bytes-only path (plainLine). */
   private readonly plain: boolean;
+  /** CRI lines possible, no multiline joining: whole lines take the bytes path (criLine). */
+  private readonly criBytes: boolean;
   private openCount = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private wakeResolve: (() => void) | null = null;
@@ -143,6 +145,7 @@ export class Collector {
     // bound is looser; the message itself is cut to maxLineBytes after parsing.
     this.lineCap = o.format === 'raw' ? o.maxLineBytes : 2 * o.maxLineBytes + 256;
     this.plain = o.format === 'raw' && o.multilineStart === null;
+    this.criBytes = (o.format === 'cri' || o.format === 'auto') && o.multilineStart === null;
     // A chunk twice the raw bound always holds a whole line or a cut one.
     this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, 2 * this.lineCap + 2));
   }
@@ -454,7 +457,7 @@ export class Collector {
           this.stats.linesTruncated++;
           this.stats.truncatedBytes += rest - max;
           if (this.plain) this.plainLine(f, pos, pos + max, batch, now);
-          else this.line(f, buf.toString('utf8', pos, pos + max), base + pos, batch, now);
+          else if (!this.criLine(f, pos, pos + max, batch, now)) this.line(f, buf.toString('utf8', pos, pos + max), base + pos, batch, now);
           f.skipping = true;
           return n;
         }
@@ -474,7 +477,7 @@ export class Collector {
         end = pos + max;
       }
       if (this.plain) this.plainLine(f, pos, end, batch, now);
-      else this.line(f, buf.toString('utf8', pos, end), base + pos, batch, now);
+      else if (!this.criLine(f, pos, end, batch, now)) this.line(f, buf.toString('utf8', pos, end), base + pos, batch, now);
       pos = nl + 1;
     }
     return pos;
@@ -486,6 +489,41 @@ export class Collector {
     if (end === start) return;
     if (batch.records.records === 0) batch.firstReadMs = now;
     batch.records.addBytes(f.source, now, this.buf, start, end);
+  }
+
+  /**
+   * A whole CRI line (`F`) that joins nothing, parsed in the read buffer: its time and message go into
+   * the batch as bytes, no string (the kubelet's logs at full rate stay off the main thread's heap).
+   * False: anything else (a partial piece, a join in progress, Docker JSON, not CRI, multiline on) for
+   * line(), which parses it as a string.
+   */
+  private criLine(f: TrackedFile, start: number, end: number, batch: Batch, now: number): boolean {
+    if (!this.criBytes) return false;
+    const b = this.buf;
+    const a = b.indexOf(32, start);
+    // Shorter than any RFC 3339 time, or Docker's `{`: the string path decides.
+    if (a === -1 || a >= end - 8 || a - start < 20 || b[start] === 123) return false;
+    const s = a + 1;
+    let stream: string;
+    if (b[s] !== 115 || b[s + 1] !== 116 || b[s + 2] !== 100 || b[s + 6] !== 32 || b[s + 7] !== 70) return false; // "std… F"
+    if (b[s + 3] === 111 && b[s + 4] === 117 && b[s + 5] === 116) stream = 'stdout';
+    else if (b[s + 3] === 101 && b[s + 4] === 114 && b[s + 5] === 114) stream = 'stderr';
+    else return false;
+    if (f.partial !== null && f.partial.has(stream)) return false;
+    // Tags: `F`, possibly followed by `:more`; the message follows the next space (it may be empty).
+    let m = b.indexOf(32, s + 7);
+    m = m === -1 || m >= end ? end : m + 1;
+    let e = end;
+    const max = this.o.maxLineBytes;
+    if (e - m > max) {
+      this.stats.linesTruncated++;
+      this.stats.truncatedBytes += e - m - max;
+      e = m + max;
+    }
+    this.stats.linesRead++;
+    if (batch.records.records === 0) batch.firstReadMs = now;
+    batch.records.addContainerBytes(f.source, now, stream, b, start, a, m, e);
+    return true;
   }
 
   private line(f: TrackedFile, text: string, start: number, batch: Batch, now: number): void {

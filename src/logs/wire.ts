@@ -69,13 +69,23 @@ export class LogBatchBuilder {
     this.push(source, 0, 0, n, readMs);
   }
 
+  /**
+   * A container record from the read buffer: the runtime's time is `src[timeStart, timeEnd)`, the
+   * message `src[start, end)`, both UTF-8 (a CRI line, parsed in place).
+   */
+  addContainerBytes(source: LogSource, readMs: number, stream: string, src: Buffer, timeStart: number, timeEnd: number, start: number, end: number): void {
+    const tl = timeEnd - timeStart;
+    const n = end - start;
+    this.room(tl + n);
+    src.copy(this.buf, this.used, timeStart, timeEnd);
+    src.copy(this.buf, this.used + tl, start, end);
+    this.used += tl + n;
+    this.push(source, this.streamIndex(stream), tl, n, readMs);
+  }
+
   /** `time` null: the read time. */
   add(source: LogSource, time: string | null, readMs: number, stream: string | null, message: string): void {
-    let st = 0;
-    if (stream !== null) {
-      st = this.streams.indexOf(stream) + 1;
-      if (st === 0) st = this.streams.push(stream);
-    }
+    const st = stream === null ? 0 : this.streamIndex(stream);
     const t = time ?? '';
     // A UTF-16 unit is at most 3 UTF-8 bytes.
     this.room(3 * (t.length + message.length));
@@ -99,6 +109,11 @@ export class LogBatchBuilder {
     this.buf = Buffer.allocUnsafeSlow(0);
     this.used = 0;
     return b;
+  }
+
+  private streamIndex(stream: string): number {
+    const i = this.streams.indexOf(stream) + 1;
+    return i === 0 ? this.streams.push(stream) : i;
   }
 
   private push(source: LogSource, stream: number, timeLen: number, messageLen: number, readMs: number): void {

@@ -27,6 +27,7 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
       `${T} stdout P ${'x'.repeat(80)}`,
       `${T} stdout P ${'y'.repeat(80)}`,
       `${T} stdout F z`,
+      `${T} stdout F:x ${'w'.repeat(150)}`,
       'not a cri line',
       '',
     ].join('\n'));
@@ -41,7 +42,7 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
     const args = ['--kubernetes', '--pods-dir', pods, '--sink', `http:${http.url}`, '--max-line-bytes', '100', '--state-dir', state];
     const c = await startCollector(state, args, createSink(parseFlags([...args, '--metrics-address', 'off']).sink));
     try {
-      await waitFor('7 records', () => http.lines.length >= 7);
+      await waitFor('8 records', () => http.lines.length >= 8);
       assert.equal(http.bodies[0]!.encoding, 'gzip');
       assert.equal(http.bodies[0]!.type, 'application/x-ndjson');
       const recs = http.lines.map((l) => JSON.parse(l) as Record<string, string>);
@@ -52,6 +53,7 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
         ['stdout', 'interleaved'],
         ['stderr', 'part one, part two'],
         ['stdout', 'x'.repeat(80) + 'y'.repeat(20)],
+        ['stdout', 'w'.repeat(100)],
         [undefined, 'not a cri line'],
       ]);
       assert.deepEqual({ ...cart[0], message: undefined }, {
@@ -61,7 +63,8 @@ describe('kubernetes pods directory', { timeout: 30_000 }, () => {
         ['kube-system', 'dns', 'stdout', 'from docker'],
         ['kube-system', 'dns', 'stderr', 'split line'],
       ]);
-      assert.equal(c.stats.linesTruncated, 1);
+      assert.equal(c.stats.linesTruncated, 2);
+      assert.equal(c.stats.truncatedBytes, 61 + 50, 'the joined pieces past the bound (60 of y, the z), and the whole line past it');
       assert.equal(c.stats.parseErrors, 1);
       // A new pod appears: found through the watch on the pods directory.
       const later = join(pods, 'shop_new-1_u-2', 'web');
