@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CaptureSink, checkSequences, startCollector, startHttpSink, tempDir, waitFor } from './helpers.js';
 import { createSink } from '../../src/logs/sink.js';
+import type { Collector } from '../../src/logs/collector.js';
 import { parseFlags } from '../../src/logs/flags.js';
 
 const CLI = new URL('../../src/cli.js', import.meta.url).pathname;
@@ -32,6 +33,22 @@ const exited = (c: ChildProcess): Promise<number | null> =>
  * Appends `g<file> <seq> ...` lines (one sequence per file: the order is per file, as a collector that
  * reads files round-robin promises); `rotate()` renames the file away and reopens, as logrotate + HUP.
  */
+/** A directory with one file of `lines` lines, and a collector tailing it into `sink`. */
+async function stopCase(name: string, lines: number, sink: CaptureSink, extra: string[]): Promise<{ dir: string; w: Writer; c: Collector }> {
+  const dir = join(tmp.dir, name);
+  mkdirSync(dir, { recursive: true });
+  const w = new Writer(join(dir, 's.log'));
+  w.write(lines);
+  const c = await startCollector(join(dir, 'state'), ['--path', join(dir, '*.log'), ...extra], sink);
+  return { dir, w, c };
+}
+
+/** The one file's checkpoint is right after the last line the sink acknowledged. */
+function assertCheckpointAtEnd(dir: string, sink: CaptureSink): void {
+  const saved = JSON.parse(readFileSync(join(dir, 'state', 'checkpoints.json'), 'utf8')) as { files: { offset: number }[] };
+  assert.equal(saved.files[0]!.offset, sink.messages().reduce((a, m) => a + m.length + 1, 0));
+}
+
 /** Holds the first batch until open(): reading stops at two batches meanwhile. */
 class GatedSink extends CaptureSink {
   waiting = false;
@@ -240,12 +257,8 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
   });
 
   it('stop() reads what the files hold at the stop, even while the sink holds reading back, and ships it', { timeout: 40_000 }, async () => {
-    const dir = join(tmp.dir, 'final-read');
-    mkdirSync(dir, { recursive: true });
-    const w = new Writer(join(dir, 'f.log'));
-    w.write(25);
     const sink = new GatedSink();
-    const c = await startCollector(join(dir, 'state'), ['--path', join(dir, '*.log'), '--batch-max-records', '10'], sink);
+    const { dir, w, c } = await stopCase('final-read', 25, sink, ['--batch-max-records', '10']);
     // The first batch waits at the sink, the second is read meanwhile, and reading stops there.
     await waitFor('the first batch at the sink', () => sink.waiting);
     await new Promise((r) => setTimeout(r, 200));
@@ -256,22 +269,16 @@ describe('restart and sink outages', { timeout: 60_000 }, () => {
     await stopped;
     assert.equal(w.check(sink.messages()), null, 'every line, once, in order');
     assert.equal(sink.records.length, 45);
-    const saved = JSON.parse(readFileSync(join(dir, 'state', 'checkpoints.json'), 'utf8')) as { files: { offset: number }[] };
-    assert.equal(saved.files[0]!.offset, sink.messages().reduce((a, m) => a + m.length + 1, 0));
+    assertCheckpointAtEnd(dir, sink);
     w.close();
   });
 
   it('capture sink sanity: stop() delivers what was read and writes the last checkpoint', { timeout: 40_000 }, async () => {
-    const dir = join(tmp.dir, 'stop');
-    mkdirSync(dir, { recursive: true });
-    const w = new Writer(join(dir, 's.log'));
-    w.write(50);
     const sink = new CaptureSink();
-    const c = await startCollector(join(dir, 'state'), ['--path', join(dir, '*.log')], sink);
+    const { dir, w, c } = await stopCase('stop', 50, sink, []);
     await waitFor('50 lines', () => sink.records.length >= 50);
     await c.stop();
-    const saved = JSON.parse(readFileSync(join(dir, 'state', 'checkpoints.json'), 'utf8')) as { files: { offset: number }[] };
-    assert.equal(saved.files[0]!.offset, sink.messages().reduce((a, m) => a + m.length + 1, 0));
+    assertCheckpointAtEnd(dir, sink);
     w.close();
   });
 });
