@@ -69,7 +69,6 @@ export function httpConnectionManager(hcm: Node, listener: RawListener, listener
     if (found !== undefined) routeConfiguration(found, { ctx, listener, listenerIndex, filtersByName, allFilters: HTTP_FILTERS, streamIdleMs, stripAnyHostPort, fromRds: true });
   }
   for (const after of scope.afterRoutes) after();
-  directResponsesBehindFilters(listener, listenerIndex, ctx);
   if (listener.routes.length === 0) {
     // Envoy answers 404 to everything on a route table with no routes (envoy-demo.yaml's loopback).
     listener.routes.push({ name: 'no_route', match: { prefix: '/' }, direct_response: { status: 404 } });
@@ -131,26 +130,4 @@ function rds(r: Node, ctx: Ctx): Node | undefined {
   if (ctx.usedRouteConfigs.has(found)) found.note('route configuration shared by several listeners: translated again for each');
   ctx.usedRouteConfigs.add(found);
   return found;
-}
-
-const AUTH_FILTERS = new Set(['api_key_auth', 'jwt_authn', 'basic_auth']);
-
-/**
- * Envoy runs the HTTP filters before the router answers a direct_response route; pillion answers such
- * a route before its filters run. A direct_response that an auth filter would guard in Envoy is
- * therefore open in pillion: reported as unsafe. TODO(envoy-compat): drop this once the request path
- * runs the filter chain for direct responses.
- */
-function directResponsesBehindFilters(listener: RawListener, listenerIndex: number, ctx: Ctx): void {
-  const filters = (listener.filters ?? []).map((f) => f.name as string);
-  if (filters.length === 0) return;
-  listener.routes.forEach((r, j) => {
-    if (r.direct_response === undefined) return;
-    const on = filters.filter((f) => r.filters?.[f] !== false);
-    const at = ctx.origins.get(`listeners[${listenerIndex}].routes[${j}]`);
-    if (on.length === 0 || at === undefined) return; // a 404 pillion added itself (no route, a virtual host's end)
-    const auth = on.filter((f) => AUTH_FILTERS.has(f));
-    if (auth.length > 0) at.dropSelf(`direct_response: pillion answers it before its filters run, so ${auth.join(', ')} would not guard it as in Envoy`, true);
-    else at.note(`direct_response: pillion answers it before its filters run (${on.join(', ')} not applied)`);
-  });
 }

@@ -307,7 +307,7 @@ ${ROUTES_TO_APP.replace(/^/gm, '          ')}
     assert.match(mixed.report.dropped[0]!.reason, /some HTTP listeners only/);
   });
 
-  test('a direct_response an auth filter guards in Envoy is reported as unsafe (pillion answers it before the filters); one the filter is off for is not', () => {
+  test('a direct_response behind an auth filter keeps the filter (pillion runs filters before answering, as Envoy does); one the filter is off for keeps it off', () => {
     const t = translate(boot(`stat_prefix: s
 http_filters:
 - name: envoy.filters.http.basic_auth
@@ -326,10 +326,12 @@ route_config:
         envoy.filters.http.basic_auth: {"@type": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true}
     - match: {prefix: /}
       direct_response: {status: 200, body: {inline_string: secret}}`));
-    assert.equal(t.report.dropped.length, 1);
-    assert.match(t.report.dropped[0]!.path, /routes\[1\]$/);
-    assert.match(t.report.dropped[0]!.reason, /before its filters run, so basic_auth would not guard it/);
-    assert.equal(t.report.dropped[0]!.unsafe, true);
+    assert.equal(t.report.dropped.length, 0);
+    const routes = t.config.listeners[0]!.routes;
+    assert.equal(routes.length, 2);
+    assert.equal(routes[0]!.filters?.basic_auth, false);
+    assert.equal(routes[1]!.filters?.basic_auth, undefined, 'the listener filter applies');
+    assert.equal(routes[1]!.direct_response?.body, 'secret');
   });
 });
 

@@ -157,7 +157,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     readonly remoteAddress: string,
   ) {
     this.query = query;
-    this.cluster = route.cluster!;
+    this.cluster = route.cluster!; // null on a direct_response route, whose Exchange never goes upstream
     ctx.active++;
     ctx.stats[ctx.ls.rqActive]++;
   }
@@ -171,7 +171,8 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   }
 
   get clusterName(): string {
-    return this.cluster.config.name;
+    // A direct_response route has no cluster (this.cluster is only read on the upstream paths).
+    return this.route.cluster === null ? '' : this.cluster.config.name;
   }
 
   get routeName(): string {
@@ -189,8 +190,33 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
         if (f.onRequestHeaders(this) === FilterStatus.Stop || this.state !== State.Filtering) return;
       }
     }
+    if (this.route.cluster === null) {
+      this.sendDirect();
+      return;
+    }
     this.state = State.Waiting;
     this.send();
+  }
+
+  /** A direct_response route whose filters let the request through: the route's own response, with
+   *  whatever headers the filters added (rate-limit headers...). */
+  private sendDirect(): void {
+    const route = this.route;
+    this.ctx.stats[this.ctx.ls.rqDirect]++;
+    this.state = State.HeadReceived;
+    this.status = route.directStatusCode;
+    this.bytesSent = route.directBody.length;
+    if (this.inHandler) this.writeDirect();
+    else this.res.cork(() => this.writeDirect());
+  }
+
+  private writeDirect(): void {
+    // A request body is not read: the response does not depend on it.
+    if (this.body !== null) this.body.destroy();
+    const close = this.closesByEnd();
+    this.writeHead(close);
+    this.res.end(this.route.directBody, close);
+    this.finish();
   }
 
   resume(): void {

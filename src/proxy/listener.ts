@@ -212,7 +212,9 @@ export class Listener implements ListenerContext {
       writeLocalReply(res, LOCAL_REPLIES.noRoute, this.draining);
       return null;
     }
-    if (route.cluster === null) {
+    if (route.cluster === null && route.chain === null) {
+      // A direct_response with no filters to run: answered right here, without an Exchange. With
+      // filters, the Exchange runs them first and answers after (sendDirect), as Envoy does.
       stats[ls.rqDirect]++;
       stats[ls.rq1xx + route.directStatus.charCodeAt(0) - 49]++;
       res.writeStatus(route.directStatus);

@@ -39,6 +39,7 @@ export class Route {
   /** null for a direct_response route. */
   readonly cluster: Cluster | null;
   readonly directStatus: string;
+  readonly directStatusCode: number;
   readonly directBody: string;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -65,6 +66,7 @@ export class Route {
     this.headerChecks = m.headers && m.headers.length > 0 ? m.headers.map((h) => new HeaderCheck(h)) : null;
     this.cluster = cluster;
     this.directStatus = c.direct_response ? statusLine(c.direct_response.status) : '';
+    this.directStatusCode = c.direct_response?.status ?? 0;
     this.directBody = c.direct_response?.body ?? '';
     this.timeoutMs = c.timeout_ms;
     this.idleTimeoutMs = c.idle_timeout_ms;

@@ -88,6 +88,9 @@ listeners:
         match: { prefix: /public }
         cluster: app
         filters: { jwt_authn: { allow_missing: true } }
+      - name: static
+        match: { prefix: /static }
+        direct_response: { status: 200, body: static-ok }
       - name: default
         match: { prefix: / }
         cluster: app
@@ -121,6 +124,14 @@ clusters:
     assert.equal(seen.headers['x-jwt-role'], 'user');
     assert.equal(seen.headers.authorization, undefined, 'forward: false (default) strips the token');
     assert.equal((await get('/echo', good)).status, 200, 'again, from the verified-token cache');
+
+    // A direct_response route is answered after the filters, as in Envoy: a fresh token is verified
+    // asynchronously (a cache miss), so its 200 is written from outside the front's handler.
+    assert.equal((await get('/static')).status, 401, 'no token: the filter guards the direct response');
+    const direct = await get('/static', await sign(k1, { sub: 'dora', role: 'user' }));
+    assert.equal(direct.status, 200);
+    assert.equal(direct.body.toString(), 'static-ok');
+    assert.equal(await p.stat('http.ingress.downstream_rq_direct_response'), 1);
 
     // 401 without a token: bare Bearer challenge (RFC 6750 3.1).
     const missing = await get('/echo');
@@ -184,14 +195,14 @@ clusters:
     assert.equal(refused.status, 401);
 
     const s = await p.stats();
-    // allowed: good x2, rotated, admin, billing, public without a token, the POST; /healthz is not
-    // counted (filter off)
-    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 7);
-    // denied: missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin without token,
-    // billing with aud api, public with garbage, bad POST
-    assert.equal(s.get('http.ingress.jwt_authn.denied'), 15);
+    // allowed: good x2, static, rotated, admin, billing, public without a token, the POST; /healthz is
+    // not counted (filter off)
+    assert.equal(s.get('http.ingress.jwt_authn.allowed'), 8);
+    // denied: static without token, missing, expired, aud, forged, unknown kid, 5 junk kids, 403, admin
+    // without token, billing with aud api, public with garbage, bad POST
+    assert.equal(s.get('http.ingress.jwt_authn.denied'), 16);
     assert.equal(s.get('http.ingress.jwt_authn.forbidden'), 1);
-    assert.equal(s.get('http.ingress.jwt_authn.missing'), 3);
+    assert.equal(s.get('http.ingress.jwt_authn.missing'), 4);
     assert.equal(s.get('http.ingress.jwt_authn.jwt_cache_hit'), 1);
     assert.equal(s.get('http.ingress.jwt_authn.jwks_fetch_success'), 3);
     assert.equal(s.get('http.ingress.jwt_authn.jwks_fetch_failed'), 0);
