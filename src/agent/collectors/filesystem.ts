@@ -43,6 +43,7 @@ export interface Mount {
 
 /** Undoes the octal escapes the kernel applies to mountinfo paths (\040 space, \011 tab, \134 backslash...). */
 function unescapeOctal(s: string): string {
+  if (s.indexOf('\\') === -1) return s; // almost every path: no escape, no RegExp
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
@@ -112,7 +113,7 @@ export class FilesystemCollector implements Collector {
       if (seen.has(key)) continue; // bind mounts and over-mounts repeat the same triple
       seen.add(key);
       const lv = [m.device, mountPoint, m.fsType];
-      const path = join(rootfs, mountPoint);
+      const path = rootfs === '/' ? mountPoint : join(rootfs, mountPoint);
       if (LOCAL_FS_TYPES.has(m.fsType) && !isBelowAny(m.mountPoint, mayBlock)) {
         let r: StatfsResult;
         try {

@@ -6,6 +6,7 @@ import { parseProcStat } from '../procfs/proc-stat.js';
 import { identifyContainer, parseIoStat } from './containers.js';
 import { parseCpuList } from './cpu.js';
 import { parseDiskstats, parseUdevProperties } from './diskstats.js';
+import { fields } from '../procfs/fields.js';
 import { isBelowAny, mountPointsThatMayBlock, parseMountinfo, stripRootfs } from './filesystem.js';
 import { parseLoadavg } from './loadavg.js';
 import { parseMeminfo } from './meminfo.js';
@@ -54,6 +55,15 @@ describe('kernel file parsers', () => {
     assert.throws(() => parseNetDev(`${head}eth0: 1 2 3\n`, all), /invalid line/);
     assert.throws(() => parseNetDev('garbage\n', all), /header/);
     assert.equal(parseNetDev(`${head}lo: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n`, new DeviceFilter(/^lo$/, undefined)).size, 0);
+  });
+
+  it('fields: runs of spaces, tabs and other whitespace, limit', () => {
+    assert.deepEqual(fields('   8       0 sda 1 2  3 '), ['8', '0', 'sda', '1', '2', '3']);
+    assert.deepEqual(fields('MemTotal:       15666184 kB'), ['MemTotal:', '15666184', 'kB']);
+    assert.deepEqual(fields('a\tb \t c\r\n'), ['a', 'b', 'c']);
+    assert.deepEqual(fields(''), []);
+    assert.deepEqual(fields('   '), []);
+    assert.deepEqual(fields('intr 1 2 3 4', 2), ['intr', '1']);
   });
 
   it('mountinfo: optional fields, octal escapes, and --path.rootfs stripping', () => {
