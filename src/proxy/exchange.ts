@@ -128,6 +128,11 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   abortUpstream: ((err?: Error) => void) | null = null;
   resumeUpstream: (() => void) | null = null;
   body: RequestBody | null = null;
+  /** A copy of the request body for a retry, while it fits RETRY_BODY_LIMIT (null: not kept). */
+  private replay: Buffer[] | null = null;
+  private replayBytes = 0;
+  /** The client has sent the whole request body. */
+  private bodyComplete = false;
   requestBytes = 0;
   /** We paused the client socket. uWS's resume() on a socket that is not paused stalls the body,
    *  so only a pause of ours is ever undone. */
@@ -251,6 +256,11 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     if (this.body !== null) this.body.destroy();
   }
 
+  /** On a route with a retry policy: keep a copy of a small body so that a retry can send it again. */
+  keepBodyForRetry(): void {
+    this.replay = [];
+  }
+
   /** A piece of the request body, owned by us (the front copied it if it had to). */
   onClientData(chunk: Buffer, isLast: boolean): void {
     const body = this.body;
@@ -261,6 +271,12 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
       this.fail(LOCAL_REPLIES.bodyTooLarge, true, null);
       return;
     }
+    const replay = this.replay;
+    if (replay !== null) {
+      if ((this.replayBytes += chunk.byteLength) > RETRY_BODY_LIMIT) this.replay = null;
+      else if (chunk.byteLength > 0) replay.push(chunk);
+    }
+    if (isLast) this.bodyComplete = true;
     if (chunk.byteLength > 0 && !body.push(chunk) && !this.clientPaused) {
       this.clientPaused = true;
       this.res.pause();
@@ -311,7 +327,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
       method: this.method,
       path: route.rewritePath(q === '' ? this.path : `${this.path}?${q}`),
       headers: this.headers,
-      body: this.body,
+      body: this.attempt > 1 && this.replay !== null ? replayBody(this.replay) : this.body,
       headersTimeout,
       bodyTimeout: route.idleTimeoutMs,
     };
@@ -325,8 +341,9 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     const policy = this.route.retryPolicy;
     if (policy === null || this.clientGone) return false;
     const stats = this.ctx.stats;
-    // Only requests whose body is not gone already: today, requests without a body.
-    if (this.body !== null) return false;
+    // Only requests whose body can be sent again: none, or a small one kept whole (as Envoy retries
+    // what is still in its buffer).
+    if (this.body !== null && (this.replay === null || !this.bodyComplete)) return false;
     const timeUsed = Date.now() - this.startedAt;
     if (this.attempt > policy.num_retries || (this.route.timeoutMs > 0 && timeUsed >= this.route.timeoutMs)) {
       stats[this.cluster.stats.rqRetryLimitExceeded]++;
@@ -631,6 +648,13 @@ function retryNow(ex: Exchange): void {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Request bodies up to this size are kept for a retry on routes with a retry policy. */
+export const RETRY_BODY_LIMIT = 64 * 1024;
+
+function replayBody(chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
 
 /** The request body as undici reads it; reading more resumes the client socket we paused. */
 export class RequestBody extends Readable {

@@ -15,7 +15,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import { LocalReplyRecord, type AccessLogBuffer } from '../telemetry/plane-telemetry.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { ListenerStats } from '../stats/names.js';
-import { Exchange, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
+import { Exchange, RETRY_BODY_LIMIT, RequestBody, writeLocalReply, type ListenerContext } from './exchange.js';
 import { MAX_HEADER_BYTES, finishRequestHead, head, visitRequestHeader } from './headers.js';
 import { matchRoute, type Route } from './router.js';
 
@@ -269,6 +269,7 @@ export class Listener implements ListenerContext {
       ex.body = new RequestBody(ex);
       // undici must not see a destroyed stream's error as unhandled.
       ex.body.on('error', noop);
+      if (route.retryPolicy !== null && head.contentLength <= RETRY_BODY_LIMIT) ex.keepBodyForRetry();
     }
     ex.run();
     ex.inHandler = false;

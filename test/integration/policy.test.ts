@@ -1,6 +1,7 @@
 // Issue 3 end to end: the real proxy, real origins, stats as the oracle.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { Origin } from '../helpers/origin.js';
 import { startProxy, type Proxy } from '../helpers/proxy.js';
 import { freePort, request, sleep, waitFor } from '../helpers/util.js';
@@ -241,6 +242,27 @@ test('retries land on a healthy endpoint, carry x-pillion-attempt-count, and res
       assert.ok(retried >= 3, `at least the requests that met the dead endpoint were retried (${retried})`);
       assert.equal(await p.stat('cluster.app.upstream_rq_retry'), retried);
       assert.equal(await p.stat('cluster.app.upstream_rq_retry_success'), retried);
+
+      // Bodies: a small one (kept whole) is sent again on the retry, intact; one over the 64 KiB it
+      // keeps is not retried. Each pair of requests meets the dead endpoint once (round robin).
+      const small = Buffer.alloc(10_000, 'b');
+      const big = Buffer.alloc(64 * 1024 + 1, 'c');
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      good.requests.length = 0;
+      const smallStatuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await request(p.port, { method: 'POST', path: '/echo', body: small });
+        smallStatuses.push(r.status);
+        const seen = JSON.parse(r.body.toString()) as { len: number; sha256: string };
+        assert.equal(seen.len, small.length);
+        assert.equal(seen.sha256, sha(small));
+      }
+      assert.deepEqual(smallStatuses, [200, 200, 200, 200]);
+      assert.ok(good.requests.some((r) => r.headers['x-pillion-attempt-count'] === '2'), 'a POST with a small body was retried');
+      const bigStatuses: number[] = [];
+      for (let i = 0; i < 4; i++) bigStatuses.push((await request(p.port, { method: 'POST', path: '/echo', body: big })).status);
+      assert.ok(bigStatuses.includes(503), `a body over the kept size is not retried (${bigStatuses})`);
+      assert.ok(bigStatuses.includes(200), `${bigStatuses}`);
     });
     good.requests.length = 0;
     await withProxy(mk(0), async (p) => {
