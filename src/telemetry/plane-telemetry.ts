@@ -2,6 +2,7 @@
 // the access log into a columnar buffer. Formatting, compression and shipping happen elsewhere (the
 // log-ship pool); merging the histograms of all threads happens in the metrics pool. Here: numbers into
 // slots, strings into an array, and a flush per batch or per max_delay.
+import { threadId } from 'node:worker_threads';
 import type { Histogram } from 'hdr-histogram-js';
 import { exportCounts, newHistogram, type SparseCounts } from './hdr.js';
 import type { ListenerAccessLogs } from './config.js';
@@ -55,6 +56,8 @@ export class LocalReplyRecord implements LoggedRequest {
     readonly routeName: string,
   ) {}
 }
+
+let batchSeq = 0;
 
 export class AccessLogBuffer {
   private rows = 0;
@@ -131,6 +134,7 @@ export class AccessLogBuffer {
     const full = this.rows === this.capacity;
     const n = this.rows * this.width;
     const batch: RecordBatch = {
+      id: `${threadId}.${++batchSeq}`,
       listener: this.listener,
       rows: this.rows,
       nums: full ? this.nums : this.nums.slice(0, this.rows * NUM_COLS),

@@ -58,6 +58,9 @@ export interface Rows {
  * array of small strings.
  */
 export interface RecordBatch {
+  /** Unique in the process (thread id and a counter): the log-ship worker formats a batch once for
+   *  all the sinks that share a format, and knows the batch again by this. */
+  id: string;
   /** Index of the sink set (one per listener config) in the shipper. */
   listener: string;
   rows: number;
