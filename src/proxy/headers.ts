@@ -1,6 +1,7 @@
 // Header rules of a proxy, both ways: hop-by-hop headers stay on their hop (RFC 9110 7.6.1), framing
 // that two parsers could read differently is refused (no request smuggling through pillion, whatever
 // the front's parser let through), and the forwarding headers are set here.
+import { createRequire } from 'node:module';
 
 /** Request headers that never go upstream, besides the ones `Connection` names. `expect` too:
  *  uWS answers `100 Continue` itself, and undici refuses requests that carry it (each refusal took a
@@ -135,6 +136,38 @@ export function finishRequestHead(h: RequestHead): void {
   }
 }
 
+// undici's own lookup of well-known header names (a ternary search tree over the bytes, case-insensitive):
+// it returns the interned lowercase name without making a string from the Buffer or lowercasing one,
+// two native calls and an allocation per response header otherwise. Unknown names fall back to
+// toString + toLowerCase. undici already loads this module (no "exports" map in undici 7, as for Pool).
+const bufferToLowerCasedHeaderName = createRequire(import.meta.url)('undici/lib/core/util.js')
+  .bufferToLowerCasedHeaderName as (b: Buffer) => string;
+
+/** A decimal content-length straight from the bytes; NaN when it is not all digits (as Number() gave). */
+function contentLengthOf(b: Buffer): number {
+  const n = b.length;
+  if (n === 0 || n > 15) return Number(b.toString('latin1'));
+  let v = 0;
+  for (let i = 0; i < n; i++) {
+    const c = b[i]! - 48;
+    if (c < 0 || c > 9) return Number(b.toString('latin1'));
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+const KEEP_ALIVE = Buffer.from('keep-alive');
+
+/** A `Connection` value, lowercased; the common `keep-alive` without making a string from the bytes. */
+function connectionValue(b: Buffer): string {
+  if (b.length === 10) {
+    let i = 0;
+    while (i < 10 && (b[i]! | 0x20) === KEEP_ALIVE[i]) i++;
+    if (i === 10) return 'keep-alive';
+  }
+  return b.toString('latin1').toLowerCase();
+}
+
 /**
  * Filters undici's raw response headers for the client. Returns [name, value, ...] where values stay
  * Buffers (uWS writes them as they are) and the upstream's content-length, or -1.
@@ -143,10 +176,10 @@ export function filterResponseHeaders(raw: Buffer[], out: (string | Buffer)[]): 
   let contentLength = -1;
   let connection: string | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
+    const name = bufferToLowerCasedHeaderName(raw[i]!);
     if (RESPONSE_DROP.has(name)) {
-      if (name === 'content-length') contentLength = Number(raw[i + 1]!.toString('latin1'));
-      else if (name === 'connection') connection = connection === null ? raw[i + 1]!.toString('latin1').toLowerCase() : `${connection},${raw[i + 1]!.toString('latin1').toLowerCase()}`;
+      if (name === 'content-length') contentLength = contentLengthOf(raw[i + 1]!);
+      else if (name === 'connection') connection = connection === null ? connectionValue(raw[i + 1]!) : `${connection},${connectionValue(raw[i + 1]!)}`;
       continue;
     }
     out.push(name, raw[i + 1]!);
