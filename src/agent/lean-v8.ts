@@ -17,6 +17,7 @@
 // A setting given on the command line or in NODE_OPTIONS wins: nothing here overrides it.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { givenNodeFlags } from '../util/node-flags.js';
 
 export interface LeanV8 {
   /** A full GC for HeapKeeper: node's own gc() under --expose-gc, else one taken from a vm context. */
@@ -30,9 +31,8 @@ export interface LeanV8 {
  * set, either way (`--max-opt=4` keeps TurboFan; `--max-semi-space-size` replaces the growth factor).
  */
 export function leanFlagsToSet(execArgv: readonly string[], nodeOptions: string): string[] {
-  // node accepts `_` for `-` in V8 flag names.
-  const given = [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!.replace(/_/g, '-'));
-  const has = (...names: string[]): boolean => names.some((n) => given.includes(n));
+  const given = givenNodeFlags(execArgv, nodeOptions);
+  const has = (...names: string[]): boolean => names.some((n) => given.has(n));
   const out: string[] = [];
   if (!has('--max-opt')) out.push('--max-opt=1');
   if (!has('--max-semi-space-size', '--semi-space-growth-factor')) out.push('--semi-space-growth-factor=1');

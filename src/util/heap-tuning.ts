@@ -12,14 +12,22 @@
 //
 // V8 reads both flags whenever it sizes a space, so setting them at run time works (--max-semi-space-size
 // is read only when the heap is created). They are process-wide, so they cover worker threads too. A
-// user who passes their own heap-sizing flags (node's command line or NODE_OPTIONS) keeps them.
+// heap-sizing flag the user passes (node's command line or NODE_OPTIONS) is kept, not overridden.
 import { setFlagsFromString } from 'node:v8';
+import { givenNodeFlags } from './node-flags.js';
 
-const USER_FLAGS = /--((max|min)-)?semi[-_]space[-_](size|growth[-_]factor)|--heap[-_]growing[-_]percent/;
-
-export function tuneHeapForProxy(env: NodeJS.ProcessEnv = process.env): void {
-  if (process.execArgv.some((a) => USER_FLAGS.test(a)) || USER_FLAGS.test(env.NODE_OPTIONS ?? '')) return;
-  setFlagsFromString('--semi-space-growth-factor=1');
+/** The flags to set: those the user did not give; the old-generation one only when asked for. */
+export function heapFlagsToSet(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const given = givenNodeFlags(execArgv, env.NODE_OPTIONS ?? '');
+  const out: string[] = [];
+  if (!['--max-semi-space-size', '--min-semi-space-size', '--semi-space-growth-factor'].some((f) => given.has(f))) out.push('--semi-space-growth-factor=1');
   const growing = env.PILLION_HEAP_GROWING_PERCENT;
-  if (growing !== undefined && /^[1-9][0-9]{0,2}$/.test(growing)) setFlagsFromString(`--heap-growing-percent=${growing}`);
+  if (!given.has('--heap-growing-percent') && growing !== undefined && /^[1-9][0-9]{0,2}$/.test(growing)) out.push(`--heap-growing-percent=${growing}`);
+  return out;
+}
+
+export function tuneHeapForProxy(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
+  const flags = heapFlagsToSet(execArgv, env);
+  for (const f of flags) setFlagsFromString(f);
+  return flags;
 }
