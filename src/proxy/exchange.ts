@@ -21,6 +21,7 @@ import { LOCAL_REPLIES, replyForUpstreamError, type LocalReply, type LocalReplyK
 import type { ListenerStats } from '../stats/names.js';
 import type { Cluster, Endpoint } from '../upstream/cluster.js';
 import { backoffMs, retriableError, retriableStatus } from '../upstream/retry.js';
+import { unwatch, watch, type Deadlined } from './deadlines.js';
 import { filterResponseHeaders } from './headers.js';
 import type { Route } from './router.js';
 import { statusLine } from './status-line.js';
@@ -89,7 +90,16 @@ const enum State {
   Done,
 }
 
-export class Exchange implements StreamContext, Dispatcher.DispatchHandler, LoggedRequest {
+/** What an upstream timeout hands to undici's abort (and so to onError): no stack, made once. */
+function timeoutError(code: string): Error & { code: string } {
+  const e = new Error(code === 'UND_ERR_HEADERS_TIMEOUT' ? 'upstream request timeout' : 'upstream idle timeout') as Error & { code: string };
+  e.code = code;
+  return e;
+}
+const HEADERS_TIMEOUT = timeoutError('UND_ERR_HEADERS_TIMEOUT');
+const IDLE_TIMEOUT = timeoutError('UND_ERR_BODY_TIMEOUT');
+
+export class Exchange implements StreamContext, Dispatcher.DispatchHandler, LoggedRequest, Deadlined {
   state = State.Filtering;
   /** The front throws if `res` is touched after onAborted: every write checks this first. */
   clientGone = false;
@@ -113,7 +123,16 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   attempt = 0;
   /** Index of the x-pillion-attempt-count value in `headers`, when the route retries. */
   attemptHeader = -1;
+  /** performance.now() of the first attempt (retries share the route timeout). */
   startedAt = 0;
+  /** performance.now() by which response headers must arrive (route or per-try timeout), or 0. */
+  deadline = 0;
+  /** performance.now() of the last response bytes (or of the client catching up): idle timeout. */
+  lastDataMs = 0;
+  // Deadlined (src/proxy/deadlines.ts)
+  dlPrev: Deadlined | null = null;
+  dlNext: Deadlined | null = null;
+  dlLinked = false;
   /** The current attempt is being dropped for a retry: its remaining callbacks are ignored. */
   retrying = false;
   status = 0;
@@ -308,31 +327,35 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     this.holdsEndpoint = true;
     stats[cluster.stats.rqTotal]++;
     const route = this.route;
-    let headersTimeout = route.timeoutMs;
+    const now = performance.now();
+    this.upstreamStartMs = now;
+    let deadline = route.timeoutMs > 0 ? now + route.timeoutMs : 0;
     const policy = route.retryPolicy;
     if (policy !== null) {
       this.attempt++;
       if (this.attemptHeader < 0) {
-        this.startedAt = Date.now();
+        this.startedAt = now;
         this.attemptHeader = this.headers.length + 1;
         this.headers.push('x-pillion-attempt-count', '1');
       } else {
         this.headers[this.attemptHeader] = String(this.attempt);
       }
-      if (route.timeoutMs > 0) headersTimeout = Math.max(1, route.timeoutMs - (Date.now() - this.startedAt));
-      if (policy.per_try_timeout_ms > 0) headersTimeout = Math.min(policy.per_try_timeout_ms, headersTimeout || policy.per_try_timeout_ms);
+      if (route.timeoutMs > 0) deadline = this.startedAt + route.timeoutMs;
+      if (policy.per_try_timeout_ms > 0 && (deadline === 0 || now + policy.per_try_timeout_ms < deadline)) deadline = now + policy.per_try_timeout_ms;
     }
+    this.deadline = deadline;
+    if (deadline > 0 || route.idleTimeoutMs > 0) watch(this);
     const q = this.query;
     const opts: Dispatcher.DispatchOptions = {
       method: this.method,
       path: route.rewritePath(q === '' ? this.path : `${this.path}?${q}`),
       headers: this.headers,
       body: this.attempt > 1 && this.replay !== null ? replayBody(this.replay) : this.body,
-      headersTimeout,
-      bodyTimeout: route.idleTimeoutMs,
+      // Timeouts are ours (onTick): undici's would arm timers per request.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
     this.abortUpstream = null;
-    this.upstreamStartMs = performance.now();
     endpoint.pool.dispatch(opts, this);
   }
 
@@ -344,7 +367,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     // Only requests whose body can be sent again: none, or a small one kept whole (as Envoy retries
     // what is still in its buffer).
     if (this.body !== null && (this.replay === null || !this.bodyComplete)) return false;
-    const timeUsed = Date.now() - this.startedAt;
+    const timeUsed = performance.now() - this.startedAt;
     if (this.attempt > policy.num_retries || (this.route.timeoutMs > 0 && timeUsed >= this.route.timeoutMs)) {
       stats[this.cluster.stats.rqRetryLimitExceeded]++;
       return false;
@@ -358,6 +381,9 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
 
   private scheduleRetry(): void {
     this.releaseEndpoint();
+    // The failed attempt is over; while backing off, only the route timeout still runs.
+    this.abortUpstream = null;
+    this.deadline = this.route.timeoutMs > 0 ? this.startedAt + this.route.timeoutMs : 0;
     this.ctx.stats[this.cluster.stats.rqRetry]++;
     setTimeout(retryNow, backoffMs(this.route.retryPolicy!, this.attempt), this);
   }
@@ -366,6 +392,36 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   retryFire(): void {
     if (this.state !== State.Waiting || this.clientGone) return;
     this.send();
+  }
+
+  /** A tick of src/proxy/deadlines.ts: has a timeout passed? */
+  onTick(now: number): void {
+    const state = this.state;
+    if (state === State.Waiting) {
+      if (this.deadline > 0 && now >= this.deadline) this.upstreamTimedOut();
+    } else if (state === State.HeadReceived || state === State.Streaming) {
+      // While the client is the slow side (a chunk pending), the upstream is paused by us: not idle.
+      const idle = this.route.idleTimeoutMs;
+      if (idle > 0 && this.pending === null && now - this.lastDataMs >= idle && this.abortUpstream !== null) {
+        const abort = this.abortUpstream;
+        this.abortUpstream = null;
+        abort(IDLE_TIMEOUT); // undici calls onError: the client response is cut
+      }
+    }
+  }
+
+  /** No response headers by the deadline: 504 UT, or a retry, through onError as any upstream failure. */
+  private upstreamTimedOut(): void {
+    const abort = this.abortUpstream;
+    if (abort !== null) {
+      this.abortUpstream = null;
+      abort(HEADERS_TIMEOUT);
+      return;
+    }
+    // Not on a connection yet (queued in undici, or backing off before a retry): nothing to abort
+    // and no retry; undici's later onConnect finds the exchange done and drops the request.
+    this.ctx.stats[this.cluster.stats.rqTimeout]++;
+    this.fail(LOCAL_REPLIES.upstreamTimeout, false, null);
   }
 
   private releaseEndpoint(): void {
@@ -388,7 +444,9 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     if (statusCode < 200) return true;
     const cluster = this.cluster;
     const stats = this.ctx.stats;
-    this.upstreamServiceMs = performance.now() - this.upstreamStartMs;
+    const now = performance.now();
+    this.lastDataMs = now;
+    this.upstreamServiceMs = now - this.upstreamStartMs;
     cluster.histogram.recordValue(Math.round(this.upstreamServiceMs * 1000));
     stats[cluster.stats.rq1xx + ((statusCode / 100) | 0) - 1]++;
     cluster.reportStatus(this.endpoint!, statusCode);
@@ -421,6 +479,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
 
   onData(chunk: Buffer): boolean {
     if (this.state === State.Done || this.retrying) return false;
+    this.lastDataMs = performance.now();
     corkTarget = this; corkChunk = chunk;
     this.res.cork(corkedData);
     corkTarget = null; corkChunk = null;
@@ -586,6 +645,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
     }
     if (!ok) return false;
     this.pending = null;
+    this.lastDataMs = performance.now();
     if (this.completeAfterPending) this.writeEnd();
     else if (this.resumeUpstream !== null) this.resumeUpstream();
     return true;
@@ -620,6 +680,7 @@ export class Exchange implements StreamContext, Dispatcher.DispatchHandler, Logg
   private finish(): void {
     if (this.state === State.Done) return;
     this.state = State.Done;
+    unwatch(this);
     const ctx = this.ctx;
     ctx.active--;
     ctx.stats[ctx.ls.rqActive]--;
