@@ -6,9 +6,9 @@ import { eventLoopMonitor, type WorkerCall, type WorkerEvent, type WorkerReply }
 
 const { buffer, policy, index } = workerData as { buffer: SharedArrayBuffer; policy: SharedArrayBuffer; index: number };
 configureLog({ component: `pillion worker ${index}` });
-// Access-log batches go to the main thread's shipper; their numbers are transferred, not copied.
+// Access-log batches go to the main thread's shipper; their bytes are on shared memory, not copied.
 const dp = new DataPlane(new Float64Array(buffer), new Int32Array(policy), (batch) => {
-  parentPort!.postMessage({ event: 'accessLog', batch } satisfies WorkerEvent, [batch.nums.buffer as ArrayBuffer]);
+  parentPort!.postMessage({ event: 'accessLog', batch } satisfies WorkerEvent);
 });
 const eld = eventLoopMonitor();
 

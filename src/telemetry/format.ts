@@ -1,5 +1,5 @@
 // Envoy's access-log format strings (the operators people use) and JSON formats, compiled once into a
-// list of column readers, and applied to a batch in the log-ship pool, never on the request path.
+// list of column readers, and applied to a batch when the data plane flushes it, never per request.
 import { Num, Str, STR_COLS, type Rows } from './record.js';
 
 /** Envoy's default format (without the trailing newline: sinks add it). */
@@ -29,13 +29,40 @@ function str(col: Str): Reader {
   return (b, r, w) => b.strs[r * w + col] || null;
 }
 
+/** :path is the path and the query, kept in two cells so that the request path joins nothing. */
+const pathWithQuery: Reader = (b, r, w) => {
+  const o = r * w;
+  const q = b.strs[o + Str.Query];
+  return q ? `${b.strs[o + Str.Path]}?${q}` : b.strs[o + Str.Path] || null;
+};
+
+/**
+ * START_TIME: ISO 8601 in UTC with milliseconds. Rows of a batch mostly share their second, so the
+ * text up to the seconds is kept and only the milliseconds are printed per row (toISOString per row
+ * was a fifth of a line's formatting).
+ */
+function isoTime(): Reader {
+  let second = NaN;
+  let prefix = '';
+  return (b, r) => {
+    const ms = b.nums[r * Num.Count + Num.StartEpochMs]!;
+    const s = Math.floor(ms / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, 20); // 2026-11-26T18:00:00.
+    }
+    const f = Math.floor(ms - s * 1000);
+    return `${prefix}${f < 10 ? '00' : f < 100 ? '0' : ''}${f}Z`;
+  };
+}
+
 /** REQ(X?Y) / RESP(X): a captured header, read by its column, with Envoy's pseudo-headers. */
 function headerReader(kind: 'REQ' | 'RESP', arg: string, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): Reader {
   const alts = arg.split('?').map((h) => h.trim().toLowerCase());
   const readers = alts.map((h): Reader => {
     if (kind === 'REQ') {
       if (h === ':method') return str(Str.Method);
-      if (h === ':path') return str(Str.Path);
+      if (h === ':path') return pathWithQuery;
       if (h === ':authority') h = 'host';
       if (h === 'x-envoy-original-path') return () => null; // pillion rewrites paths upstream only
     } else if (h === 'x-envoy-upstream-service-time') {
@@ -65,7 +92,7 @@ function headerReader(kind: 'REQ' | 'RESP', arg: string, caps: Captures | null, 
 function operator(name: string, arg: string | undefined, caps: Captures | null, cols: { headers: string[]; respHeaders: string[] } | null): Reader {
   switch (name) {
     case 'START_TIME':
-      if (arg === undefined || arg === '') return (b, r) => new Date(b.nums[r * Num.Count + Num.StartEpochMs]!).toISOString();
+      if (arg === undefined || arg === '') return isoTime();
       return strftime(arg);
     case 'PROTOCOL': return str(Str.Protocol);
     case 'RESPONSE_CODE': return (b, r) => b.nums[r * Num.Count + Num.Status] || 0;

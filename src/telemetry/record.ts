@@ -1,6 +1,7 @@
-// The access-log record as it travels: columns, so that a batch is a few arrays rather than an object
-// per request. The request path writes one row per request into the plane's buffer (buffer.ts); the
-// formatter (format.ts, in the log-ship pool) reads rows back by column index.
+// The access-log record as it is kept: columns, so that a batch is a few arrays rather than an object
+// per request. The request path writes one row per request into the plane's buffer
+// (plane-telemetry.ts); at a flush the same thread formats the rows (format.ts) into bytes on shared
+// memory, and only those bytes (and the numbers) cross to the shipper and the log-ship pool.
 
 /** Numeric columns (one Float64Array of width NUM_COLS per batch). */
 export const enum Num {
@@ -20,8 +21,10 @@ export const NUM_COLS = Num.Count;
 /** String columns (one string[] of width STR_COLS + captured headers per batch). */
 export const enum Str {
   Method,
-  /** Path with query, as received. */
+  /** Path without the query, as received. */
   Path,
+  /** Query without the '?', or ''. Kept apart so that the request path builds no string. */
+  Query,
   Protocol,
   ResponseFlags,
   UpstreamHost,
@@ -35,42 +38,38 @@ export const enum Str {
 }
 export const STR_COLS = Str.Count;
 
-/**
- * Separates the string cells of a batch on the wire. Values that come from a client or an upstream
- * (path, headers) have it replaced on the request path (`cell()`), so it cannot shift a column.
- */
-export const SEP = '\u0001';
-
-/** A client- or upstream-supplied value, safe to put in a cell. */
-export function cell(v: string): string {
-  return v.indexOf(SEP) === -1 ? v : v.replaceAll(SEP, '\uFFFD');
-}
-
 /** What the formatters read: the numbers and the string cells of a batch, row-major. */
 export interface Rows {
   nums: Float64Array;
   strs: readonly string[];
 }
 
+/** One format's rendering of a batch: every row some sink of that format wants, one per line. */
+export interface FormattedText {
+  /** UTF-8, each row followed by '\n', on a SharedArrayBuffer: every sink's task reads the same bytes. */
+  bytes: Uint8Array;
+  /** ends[r]: the byte offset just past row r's newline. A row no sink of this format wants has no
+   *  bytes (ends[r] equals the end of the row before it). */
+  ends: Uint32Array;
+}
+
 /**
- * A batch as it crosses threads: the numbers are transferred; the strings travel as one string (cells
- * joined by SEP), which the structured clone copies in one piece, about five times cheaper than an
- * array of small strings.
+ * A batch as it crosses threads: formatted already, on shared memory, so that handing it to a thread
+ * (a worker plane to the main thread, the main thread to the log-ship pool once per sink) copies no
+ * records (measured: joining, cloning and splitting string cells cost about 1.5 us a record).
  */
 export interface RecordBatch {
-  /** Unique in the process (thread id and a counter): the log-ship worker formats a batch once for
-   *  all the sinks that share a format, and knows the batch again by this. */
+  /** Unique in the process (thread id and a counter), for logs and tests. */
   id: string;
-  /** Index of the sink set (one per listener config) in the shipper. */
+  /** The listener whose sinks take the batch (the shipper's key). */
   listener: string;
   rows: number;
+  /** rows x NUM_COLS, on a SharedArrayBuffer (sink masks, Loki timestamps). */
   nums: Float64Array;
-  /** rows x (STR_COLS + headers.length + respHeaders.length) cells, joined by SEP. */
-  strs: string;
-  /** Request headers captured for REQ(...) operators, lowercase, in column order after STR_COLS. */
-  headers: string[];
-  /** Response headers captured for RESP(...) operators, after the request headers. */
-  respHeaders: string[];
+  /** One text per distinct format among the listener's sinks. */
+  texts: FormattedText[];
+  /** For sink i of the listener, the index of its text in `texts`. */
+  sinkText: number[];
 }
 
 /** BroadcastChannel on which the shipper tells the log-ship pool that the process is exiting. */

@@ -96,12 +96,11 @@ export class Shipper {
   submit(batch: RecordBatch): void {
     const sinks = this.sinks.get(batch.listener);
     if (sinks === undefined || this.pool === null) return;
-    const perRow = batchBytes(batch) / batch.rows;
     for (let i = 0; i < sinks.length; i++) {
       const st = sinks[i]!;
       const rows = countRows(batch, i);
       if (rows === 0) continue;
-      const bytes = Math.ceil(rows * perRow);
+      const bytes = sinkBytes(batch, i, rows);
       const task: ShipTask = { op: 'ship', sink: st.sink, bit: i, batch, spool: st.spool, spoolOnly: false };
       if (st.held + bytes > st.sink.max_memory_bytes) {
         if (st.spool === null) {
@@ -236,9 +235,14 @@ export class Shipper {
   }
 }
 
-/** What a batch holds in memory: its numbers and its string cells. */
-function batchBytes(b: RecordBatch): number {
-  return b.nums.byteLength + b.strs.length;
+/**
+ * What a sink's share of a batch holds in memory: its rows' numbers and formatted bytes. Sinks of one
+ * format share the bytes; each is counted as if it held its own, so that a sink's bound never depends
+ * on another sink.
+ */
+function sinkBytes(b: RecordBatch, sink: number, rows: number): number {
+  const t = b.texts[b.sinkText[sink]!]!;
+  return Math.ceil((rows / b.rows) * (b.nums.byteLength + t.bytes.byteLength));
 }
 
 function countRows(b: RecordBatch, bit: number): number {
