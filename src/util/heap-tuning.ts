@@ -5,12 +5,17 @@
 //   semi-spaces under load. Per request the proxy allocates small, short-lived objects; a small nursery
 //   holds them as well and stays in the CPU cache. RSS under load: small GETs 127 -> 103 MB, 64 KiB
 //   GETs 127 -> 111 MB; CPU per small GET unchanged (25 us), per 64 KiB GET lower (81-92 -> 67-79 us).
+// - Array buffers freed by a scavenge are swept on the scavenging thread, not by a concurrent task.
+//   Every socket read is an ArrayBuffer, and V8 counts unswept ones against the heap's limits: on a
+//   busy core (a sidecar has one, or less) the concurrent sweeper lags, and with 64 KiB responses the
+//   backlog started a full GC every 40-100 ms (25-93 Mark-Compacts in 4 s). Swept in the scavenge,
+//   it was 1-14 Mark-Compacts, and user CPU per 64 KiB GET fell from 27-75 us to 24-33 us.
 // - PILLION_HEAP_GROWING_PERCENT=N (opt-in) lets the old generation grow only N % over what survived
 //   the last full GC, instead of V8's dynamic factor (up to 4x). With 20: small GETs 103 -> 84 MB for
 //   +2 us per request, but 64 KiB GETs pay about twice the CPU (68 -> 131 us) in full GCs, so it is not
 //   the default.
 //
-// V8 reads both flags whenever it sizes a space, so setting them at run time works (--max-semi-space-size
+// V8 reads these flags whenever it sizes a space or sweeps, so setting them at run time works (--max-semi-space-size
 // is read only when the heap is created). They are process-wide, so they cover worker threads too. A
 // heap-sizing flag the user passes (node's command line or NODE_OPTIONS) is kept, not overridden.
 import { setFlagsFromString } from 'node:v8';
@@ -21,6 +26,7 @@ export function heapFlagsToSet(execArgv: readonly string[], env: NodeJS.ProcessE
   const given = givenNodeFlags(execArgv, env.NODE_OPTIONS ?? '');
   const out: string[] = [];
   if (!['--max-semi-space-size', '--min-semi-space-size', '--semi-space-growth-factor'].some((f) => given.has(f))) out.push('--semi-space-growth-factor=1');
+  if (!given.has('--concurrent-array-buffer-sweeping') && !given.has('--no-concurrent-array-buffer-sweeping')) out.push('--no-concurrent-array-buffer-sweeping');
   const growing = env.PILLION_HEAP_GROWING_PERCENT;
   if (!given.has('--heap-growing-percent') && growing !== undefined && /^[1-9][0-9]{0,2}$/.test(growing)) out.push(`--heap-growing-percent=${growing}`);
   return out;
