@@ -9,7 +9,8 @@
 //   Every socket read is an ArrayBuffer, and V8 counts unswept ones against the heap's limits: on a
 //   busy core (a sidecar has one, or less) the concurrent sweeper lags, and with 64 KiB responses the
 //   backlog started a full GC every 40-100 ms (25-93 Mark-Compacts in 4 s). Swept in the scavenge,
-//   it was 1-14 Mark-Compacts, and user CPU per 64 KiB GET fell from 27-75 us to 24-33 us.
+//   it was 1-14 Mark-Compacts; user CPU per 64 KiB GET 24-33 us instead of 27-75 us (the total with
+//   the kernel's share, 65-85 us in `npm run bench`, moved within its run-to-run noise).
 // - PILLION_HEAP_GROWING_PERCENT=N (opt-in) lets the old generation grow only N % over what survived
 //   the last full GC, instead of V8's dynamic factor (up to 4x). With 20: small GETs 103 -> 84 MB for
 //   +2 us per request, but 64 KiB GETs pay about twice the CPU (68 -> 131 us) in full GCs, so it is not
