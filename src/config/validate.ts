@@ -42,7 +42,13 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
   const concurrency = c.int(root.concurrency, ['concurrency'], 1, 1, 256);
   const nodeFront = listeners.findIndex((l) => l.front === 'node');
   // node:net cannot share a port between worker threads (no SO_REUSEPORT before Node 23).
-  if (concurrency > 1 && nodeFront >= 0) c.fail(['listeners', nodeFront, 'front'], "'node' needs concurrency 1 (worker threads cannot share a node:http port)");
+  if (concurrency > 1 && nodeFront >= 0) {
+    const raw = listenersRaw[nodeFront];
+    const auto = raw !== null && typeof raw === 'object' && (raw as { front?: unknown }).front === undefined;
+    c.fail(['listeners', nodeFront, auto ? 'tls' : 'front'], auto
+      ? "mTLS (or TLSv1.3-only) puts this listener on the node front, which needs concurrency 1 (worker threads cannot share a node:http port)"
+      : "'node' needs concurrency 1 (worker threads cannot share a node:http port)");
+  }
   // The raw filter configs (plaintext API keys among them) served the per-route merges above; only the
   // parsed configs (keys hashed) go on to the data planes.
   for (const l of listeners) for (const f of l.filters) delete (f as Partial<FilterConfig>).raw;
@@ -61,7 +67,10 @@ export function validateConfig(raw: unknown, locate: Locator = () => undefined, 
 
 function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): ListenerConfig {
   const o = c.object(v, path, ['name', 'address', 'port', 'front', 'tls', 'filters', 'access_log', 'routes']);
-  const front = o.front ?? 'uws';
+  // mTLS and TLS-1.3-only need the node:tls front (uWS 20.30 cannot do them): picked when the
+  // listener does not name a front, as an Envoy user expects these to just work; refused when it
+  // names uws (tls-config.ts).
+  const front = o.front ?? (needsNodeTls(o.tls) ? 'node' : 'uws');
   if (front !== 'uws' && front !== 'node') c.fail([...path, 'front'], "must be 'uws' or 'node'");
   const filters = c.array(o.filters ?? [], [...path, 'filters']).map((f, i) => filterConfig(c, f, [...path, 'filters', i]));
   const routes = c.array(o.routes, [...path, 'routes']).map((r, i) => route(c, r, [...path, 'routes', i], clusters, filters));
@@ -81,6 +90,12 @@ function listener(c: Checker, v: unknown, path: Path, clusters: Set<string>): Li
     front,
     routes,
   };
+}
+
+function needsNodeTls(tls: unknown): boolean {
+  if (tls === null || typeof tls !== 'object') return false;
+  const t = tls as Record<string, unknown>;
+  return t.ca !== undefined || t.min_version === 'TLSv1.3';
 }
 
 function filterConfig(c: Checker, v: unknown, path: Path): FilterConfig {

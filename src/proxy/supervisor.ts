@@ -114,7 +114,9 @@ export class Supervisor implements AdminControl {
         const cl = c.clusters.find((x) => x.name === name);
         return cl ? `${name} (${cl.endpoints.join(', ')})` : name;
       });
-      return `listener ${l.name} on ${l.tls === null ? 'http' : 'https'}://${l.address}:${l.port} -> ${targets.join(', ')}`;
+      const why = l.tls === null ? '' : l.tls.ca_file !== null ? ': mTLS' : l.tls.min_version === 'TLSv1.3' ? ': TLSv1.3 only' : '';
+      const front = l.front === 'node' ? ` (node front${why})` : '';
+      return `listener ${l.name} on ${l.tls === null ? 'http' : 'https'}://${l.address}:${l.port}${front} -> ${targets.join(', ')}`;
     });
     return `pillion proxy: ${ls.join('; ')}; admin on http://${c.admin.address}:${this.adminPort}; ` +
       `${c.concurrency} worker${c.concurrency > 1 ? ' threads' : ' (main thread)'}; ` +

@@ -154,12 +154,25 @@ test('mTLS (front: node): required refuses clients without a trusted certificate
   });
 });
 
-test('mTLS on the uWS front is refused at config time with the reason', async () => {
+test('mTLS on a listener that names the uWS front is refused at config time with the reason', async () => {
   const { spawnProxy } = await import('../helpers/proxy.js');
-  const p = spawnProxy({ config: listenerConfig('http://127.0.0.1:1', `      cert: ${server.cert}\n      key: ${server.key}\n      ca: ${pki.ca.cert}`) });
+  const p = spawnProxy({ config: listenerConfig('http://127.0.0.1:1', `      cert: ${server.cert}\n      key: ${server.key}\n      ca: ${pki.ca.cert}`, { front: 'uws' }) });
   assert.equal(await p.exited, 2);
   assert.match(p.stderr(), /listeners\[0\]\.tls\.ca: mTLS needs `front: node`/);
   await p.stop();
+});
+
+test('mTLS on a listener that names no front runs on the node front, says so, and enforces client certificates', async () => {
+  await withOrigin(async (origin) => {
+    await withProxy(listenerConfig(origin.url, `      cert: ${server.cert}\n      key: ${server.key}\n      ca: ${pki.ca.cert}`), async (p) => {
+      assert.match(p.stderr(), /listener ingress on https:\/\/127\.0\.0\.1:\d+ \(node front: mTLS\)/);
+      const withCert = await get(p.port, '/echo', { cert: client });
+      assert.equal(withCert.status, 200);
+      await assert.rejects(get(p.port, '/echo'));
+      const dump = JSON.parse((await p.admin('/config_dump')).body);
+      assert.equal(dump.config.listeners[0].front, 'node');
+    });
+  });
 });
 
 for (const front of ['uws', 'node'] as const) {
