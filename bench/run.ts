@@ -327,11 +327,13 @@ async function snapshotPillion(tmp: string, ref: string | null): Promise<string>
 
 /**
  * `npm run bench -- agent` and `npm run bench -- logs` run the benches of those modes (they compare with
- * node_exporter, and measure file-to-sink throughput), which live beside their code.
+ * node_exporter, and measure file-to-sink throughput), which live beside their code; `npm run bench --
+ * split` measures the proxy's parts alone (bench/cost-split.ts).
  */
 const SUB_BENCHES: Record<string, string> = {
   agent: '../test/agent/bench-footprint.js',
   logs: '../src/logs/bench.js',
+  split: './cost-split.js',
 };
 
 async function main(): Promise<void> {
