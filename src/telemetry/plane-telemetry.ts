@@ -7,7 +7,8 @@ import { threadId } from 'node:worker_threads';
 import type { Histogram } from 'hdr-histogram-js';
 import { exportCounts, newHistogram, type SparseCounts } from './hdr.js';
 import type { ListenerAccessLogs } from './config.js';
-import { compileJson, compileText } from './format.js';
+import { compileJson, compileTextWriter, type LineWrite } from './format.js';
+import { LineWriter } from './line-writer.js';
 import { NUM_COLS, Num, STR_COLS, Str, type FormattedText, type RecordBatch, type Rows } from './record.js';
 
 /** What the access log needs to know about a finished request (the Exchange provides it). */
@@ -61,21 +62,29 @@ export class LocalReplyRecord implements LoggedRequest {
 
 let batchSeq = 0;
 
-type LineFormat = (b: Rows, row: number, width: number) => string;
-
-/** A distinct format of the listener's sinks, and the mask bits of the sinks that use it. */
+/** A distinct format of the listener's sinks, the mask bits of the sinks that use it, its lines so far. */
 interface FormatGroup {
-  format: LineFormat;
+  /** Text formats write their bytes; JSON formats go through JSON.stringify, then the writer. */
+  write: LineWrite;
   mask: number;
+  out: LineWriter;
+  /** ends[r]: where row r's line ends in `out` (see FormattedText). */
+  ends: Uint32Array;
 }
 
-/** Where a flush writes its lines before they are copied to shared memory (one per thread, grows). */
-let scratch: Buffer = Buffer.allocUnsafe(256 * 1024);
+/**
+ * Rows are formatted this many at a time as they come, rather than all at the flush: the string cells
+ * are then needed for one chunk only, and the thread is held for a chunk's formatting (about 0.1 ms)
+ * rather than a whole batch's, which matters once batches are large (see docs/telemetry.md, "Cost").
+ */
+const CHUNK = 256;
 
 export class AccessLogBuffer {
   private rows = 0;
+  /** Rows formatted so far; the string cells hold rows formatted..rows-1 from index 0. */
+  private formatted = 0;
   private nums: Float64Array;
-  private strs: string[];
+  private readonly strs: string[];
   private timer: NodeJS.Timeout | null = null;
   private readonly width: number;
   private readonly capacity: number;
@@ -93,7 +102,7 @@ export class AccessLogBuffer {
     this.capacity = Math.min(...cfg.sinks.map((s) => s.batch_max_records));
     this.delay = Math.min(...cfg.sinks.map((s) => s.batch_max_delay_ms));
     this.nums = sharedNums(this.capacity);
-    this.strs = new Array<string>(this.capacity * this.width).fill('');
+    this.strs = new Array<string>(Math.min(CHUNK, this.capacity) * this.width).fill('');
     // Sinks with the same format share one rendering (a file and an HTTP sink of the default format:
     // each row is formatted once for both).
     const keys: string[] = [];
@@ -103,8 +112,13 @@ export class AccessLogBuffer {
       let g = keys.indexOf(key);
       if (g < 0) {
         g = keys.push(key) - 1;
-        const format = sink.format !== null ? compileText(sink.format, null, cols) : compileJson(sink.json_format!, null, cols);
-        this.groups.push({ format, mask: 0 });
+        let write: LineWrite;
+        if (sink.format !== null) write = compileTextWriter(sink.format, cols);
+        else {
+          const json = compileJson(sink.json_format!, null, cols);
+          write = (o, b, r, w) => o.str(json(b, r, w));
+        }
+        this.groups.push({ write, mask: 0, out: new LineWriter(16 * 1024), ends: new Uint32Array(this.capacity) });
       }
       this.groups[g]!.mask |= 1 << i;
       this.sinkGroup.push(g);
@@ -132,9 +146,9 @@ export class AccessLogBuffer {
     n[o + Num.BytesSent] = r.bytesSent;
     n[o + Num.UpstreamServiceMs] = r.upstreamServiceMs;
     n[o + Num.SinkMask] = mask;
-    // References only: no string is built here (the formats join path and query at the flush).
+    // References only: no string is built here (the formats join path and query later).
     const s = this.strs;
-    const w = this.rows * this.width;
+    const w = (this.rows - this.formatted) * this.width;
     s[w + Str.Method] = r.method;
     s[w + Str.Path] = r.path;
     s[w + Str.Query] = r.query;
@@ -151,17 +165,41 @@ export class AccessLogBuffer {
     const rs = this.cfg.respHeaders;
     for (let i = 0; i < rs.length; i++) s[w + STR_COLS + hs.length + i] = findHeader(r.responseHeaders, rs[i]!);
     if (++this.rows === this.capacity) this.flush();
-    else if (this.timer === null) this.timer = setTimeout(flushBuffer, this.delay, this);
+    else {
+      if (this.rows - this.formatted === CHUNK) this.formatChunk();
+      if (this.timer === null) this.timer = setTimeout(flushBuffer, this.delay, this);
+    }
   }
 
   /**
-   * Formats the rows and hands them over as bytes on shared memory, then starts a new batch.
+   * Formats the rows not formatted yet, for each format group.
    *
-   * Formatting here rather than in the log-ship pool: the rows are already in this thread as string
-   * references, and a formatted line costs about what joining its cells for the trip to the pool did,
-   * so the pool no longer splits, formats and joins (measured: about 2 us a record less in all; see
-   * docs/telemetry.md, "Cost"). A 1,000-row batch holds this thread for well under a millisecond.
+   * Formatting in the data plane rather than in the log-ship pool: the rows are here already as
+   * string references, and writing a line's bytes costs less than joining its cells for the trip to
+   * the pool did, after which the pool split, formatted and joined them again (measured: about 2 us a
+   * record less in all; see docs/telemetry.md, "Cost").
    */
+  private formatChunk(): void {
+    const from = this.formatted;
+    const count = this.rows - from;
+    if (count === 0) return;
+    // Row i of the chunk: nums from the chunk's first row, cells from index 0.
+    const view: Rows = { nums: this.nums.subarray(from * NUM_COLS), strs: this.strs };
+    const width = this.width;
+    for (const g of this.groups) {
+      const out = g.out;
+      for (let i = 0; i < count; i++) {
+        if ((view.nums[i * NUM_COLS + Num.SinkMask]! & g.mask) !== 0) {
+          g.write(out, view, i, width);
+          out.byte(0x0a);
+        }
+        g.ends[from + i] = out.pos;
+      }
+    }
+    this.formatted = this.rows;
+  }
+
+  /** Hands the rows over as bytes on shared memory, then starts a new batch. */
   flush(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -169,10 +207,16 @@ export class AccessLogBuffer {
     }
     const rows = this.rows;
     if (rows === 0) return;
-    const view: Rows = { nums: this.nums, strs: this.strs };
-    const texts: FormattedText[] = [];
-    for (const g of this.groups) texts.push(render(view, rows, this.width, g));
+    this.formatChunk();
     const full = rows === this.capacity;
+    const texts: FormattedText[] = [];
+    for (const g of this.groups) {
+      const bytes = new Uint8Array(new SharedArrayBuffer(g.out.pos));
+      bytes.set(g.out.buf.subarray(0, g.out.pos));
+      texts.push({ bytes, ends: full ? g.ends : g.ends.slice(0, rows) });
+      if (full) g.ends = new Uint32Array(this.capacity);
+      g.out.pos = 0;
+    }
     const batch: RecordBatch = {
       id: `${threadId}.${++batchSeq}`,
       listener: this.listener,
@@ -183,6 +227,7 @@ export class AccessLogBuffer {
       sinkText: this.sinkGroup,
     };
     this.rows = 0;
+    this.formatted = 0;
     if (full) this.nums = sharedNums(this.capacity);
     this.emit(batch);
   }
@@ -196,31 +241,6 @@ function sharedCopy(a: Float64Array, n: number): Float64Array {
   const c = new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT));
   c.set(a.subarray(0, n));
   return c;
-}
-
-/** The rows some sink of the group wants, one line each, UTF-8, copied once to shared memory. */
-function render(view: Rows, rows: number, width: number, g: FormatGroup): FormattedText {
-  const ends = new Uint32Array(rows);
-  let off = 0;
-  for (let r = 0; r < rows; r++) {
-    if ((view.nums[r * NUM_COLS + Num.SinkMask]! & g.mask) !== 0) {
-      const line = g.format(view, r, width);
-      // UTF-8 takes at most 3 bytes per UTF-16 unit; one more for the newline.
-      if (scratch.length - off < line.length * 3 + 1) scratch = grow(scratch, off, line.length * 3 + 1);
-      off += scratch.write(line, off);
-      scratch[off++] = 0x0a;
-    }
-    ends[r] = off;
-  }
-  const bytes = new Uint8Array(new SharedArrayBuffer(off));
-  bytes.set(scratch.subarray(0, off));
-  return { bytes, ends };
-}
-
-function grow(b: Buffer, used: number, need: number): Buffer {
-  const n = Buffer.allocUnsafe(Math.max(b.length * 2, used + need));
-  b.copy(n, 0, 0, used);
-  return n;
 }
 
 function flushBuffer(b: AccessLogBuffer): void {

@@ -61,3 +61,57 @@ clusters:
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('batches larger than a formatting chunk, partial and full, a query and non-ASCII: the same lines as the string formatter', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pillion-log-ship-'));
+  try {
+    const text = join(dir, 'text.log');
+    const json = join(dir, 'json.log');
+    const { raw, locate } = parseConfigText(`listeners:
+  - name: in
+    port: 8000
+    access_log:
+      - path: ${text}
+        batch: { max_records: 700 }
+      - path: ${json}
+        json_format: { path: "%REQ(:PATH)%", status: "%RESPONSE_CODE%", ua: "%REQ(USER-AGENT)%" }
+        filter: { status_code: { min: 500 } }
+    routes:
+      - match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    endpoints: [http://127.0.0.1:1]
+`, 'x.yaml');
+    const cfg = validateConfig(raw, locate, 'x.yaml').listeners[0]!.access_log!;
+    const batches: RecordBatch[] = [];
+    const buf = new AccessLogBuffer('in', cfg, (b) => batches.push(b));
+    const expected: { path: string; status: number; ua: string }[] = [];
+    // 1000 rows: one full batch of 700 (flushed by append), then 300 flushed by hand (max_delay's way).
+    for (let i = 0; i < 1000; i++) {
+      const r = { ...request(i % 7 === 0 ? 503 : 200, `/p${i}`), query: i % 3 === 0 ? `q=${i}` : '', startEpochMs: 1_700_000_000_000 + i * 7.5,
+        headers: ['user-agent', i % 5 === 0 ? `agent-é-${i}-\u{1F600}` : `agent-${i}`, 'x-request-id', `id-${i}`] };
+      buf.append(r);
+      expected.push({ path: r.query === '' ? r.path : `${r.path}?${r.query}`, status: r.finalStatus, ua: r.headers[1]! });
+    }
+    buf.flush();
+    assert.deepEqual(batches.map((b) => b.rows), [700, 300]);
+    for (const batch of batches) {
+      for (let bit = 0; bit < cfg.sinks.length; bit++) {
+        await task({ op: 'ship', sink: cfg.sinks[bit]!, bit, batch: structuredClone(batch), spool: null, spoolOnly: false });
+      }
+    }
+    const lines = readFileSync(text, 'utf8').split('\n');
+    assert.equal(lines.pop(), '');
+    assert.equal(lines.length, 1000);
+    lines.forEach((l, i) => {
+      const e = expected[i]!;
+      const ms = 1_700_000_000_000 + i * 7.5;
+      assert.equal(l, `[${new Date(ms).toISOString()}] "GET ${e.path} HTTP/1.1" ${e.status} - 0 2 1 1 "-" "${e.ua}" "id-${i}" "-" "127.0.0.1:1"`);
+    });
+    const docs = readFileSync(json, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    assert.deepEqual(docs, expected.filter((e) => e.status >= 500));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -58,63 +58,69 @@ export interface ShipResult {
   error?: string;
 }
 
-/** One sink's rows of a batch: their bytes, and where each line ends in them. */
+/** One sink's rows of a batch. */
 interface SinkRows {
+  records: number;
   /** The lines, each followed by '\n': a view of the shared bytes when the sink takes all of them. */
   bytes: Buffer;
-  /** Byte offset just past each line's newline. */
-  ends: number[];
-  /** Start time of each line (Loki's timestamps). */
-  starts: number[];
+  /** Row indexes in the batch, for the presets that need the lines one by one. */
+  rows: number[];
+  /** The text's line ends by row. */
+  ends: Uint32Array;
+  nums: Float64Array;
 }
 
 /**
- * The rows of a batch whose mask has this sink's bit. When the sink takes every row of its format's
+ * The rows of a batch whose mask has this sink's bit. When the sink takes every line of its format's
  * text (one sink per format, or the same filter), the bytes are the shared ones as they are: no copy.
  */
 function sinkRows(bit: number, b: RecordBatch): SinkRows {
   const t = b.texts[b.sinkText[bit]!]!;
   const all = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const m = 1 << bit;
-  const ends: number[] = [];
-  const starts: number[] = [];
-  const keep: [number, number][] = [];
+  const rows: number[] = [];
   let size = 0;
   let prev = 0;
   for (let r = 0; r < b.rows; r++) {
     const end = t.ends[r]!;
     if ((b.nums[r * NUM_COLS + Num.SinkMask]! & m) !== 0 && end > prev) {
       size += end - prev;
-      ends.push(size);
-      starts.push(b.nums[r * NUM_COLS + Num.StartEpochMs]!);
-      keep.push([prev, end]);
+      rows.push(r);
     }
     prev = end;
   }
-  if (size === all.length) return { bytes: all, ends, starts };
-  const bytes = Buffer.allocUnsafe(size);
-  let off = 0;
-  for (const [from, to] of keep) off += all.copy(bytes, off, from, to);
-  return { bytes, ends, starts };
+  let bytes = all;
+  if (size !== all.length) {
+    bytes = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (const r of rows) off += all.copy(bytes, off, r === 0 ? 0 : t.ends[r - 1]!, t.ends[r]!);
+  }
+  return { records: rows.length, bytes, rows, ends: t.ends, nums: b.nums };
 }
 
 /** A sink's rows as the sinks take them (src/telemetry/sinks.ts). */
-function accessLines(sink: AccessLogConfig, rows: SinkRows): Lines {
-  // Only the Loki and Elasticsearch presets need the lines one by one, as strings.
-  const line = (i: number) => rows.bytes.toString('utf8', i === 0 ? 0 : rows.ends[i - 1]!, rows.ends[i]! - 1);
+function accessLines(sink: AccessLogConfig, b: RecordBatch, bit: number, rows: SinkRows): Lines {
+  // Only the Loki and Elasticsearch presets need the lines one by one, as strings: read from the
+  // shared text, where row r is from ends[r - 1] to ends[r] (its newline excluded).
+  const t = b.texts[b.sinkText[bit]!]!;
+  const text = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const line = (r: number) => text.toString('utf8', r === 0 ? 0 : t.ends[r - 1]!, t.ends[r]! - 1);
   const json = sink.json_format !== null;
   return {
     text: () => rows.bytes,
     bulk(action) {
       let s = '';
-      for (let i = 0; i < rows.ends.length; i++) {
-        const l = line(i);
+      for (const r of rows.rows) {
+        const l = line(r);
         s += `${action}\n${json ? l : JSON.stringify({ message: l })}\n`;
       }
       return s;
     },
     // Loki's push API: one stream with the sink's labels, values as [nanoseconds since the epoch, line].
-    loki: (labels): LokiStream[] => [{ stream: labels, values: rows.starts.map((st, i) => [`${Math.round(st)}000000`, line(i)]) }],
+    loki: (labels): LokiStream[] => [{
+      stream: labels,
+      values: rows.rows.map((r) => [`${Math.round(rows.nums[r * NUM_COLS + Num.StartEpochMs]!)}000000`, line(r)]),
+    }],
   };
 }
 
@@ -169,7 +175,7 @@ function unspool(dir: string, file: string, bytes: number): void {
 
 async function ship(t: ShipTask): Promise<ShipResult> {
   const rows = sinkRows(t.bit, t.batch);
-  const n = rows.ends.length;
+  const n = rows.records;
   const r: ShipResult = { records: n, written: 0, shipped: 0, spooled: 0, dropped: 0, failedAttempts: 0 };
   if (n === 0) return r;
   const sink = t.sink;
@@ -188,7 +194,7 @@ async function ship(t: ShipTask): Promise<ShipResult> {
     }
     return r;
   }
-  const { body, type } = payload(sink.http!, accessLines(sink, rows));
+  const { body, type } = payload(sink.http!, accessLines(sink, t.batch, t.bit, rows));
   const down = (downUntil.get(sink.http!.url) ?? 0) > Date.now();
   if (!t.spoolOnly && !down) {
     const p = await postAccess(sink, body, type);
