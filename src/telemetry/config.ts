@@ -55,6 +55,15 @@ function stringMap(c: Checker, v: unknown, path: Path): Record<string, string> {
   return out;
 }
 
+/**
+ * Records per batch unless configured. Each batch costs a file open, write and close, a pool task per
+ * sink and a POST per HTTP sink (about 0.4 ms of CPU for a POST, sender and receiver, whatever its
+ * size): at 1,000 records that was 0.3-0.4 us a record, at 4,096 under 0.1. 4,096 lines of Envoy's
+ * default format are about 650 KiB, about what log clients send per push (Promtail: 1 MiB batches);
+ * max_delay still bounds how long a record waits.
+ */
+const DEFAULT_BATCH_RECORDS = 4096;
+
 function sink(c: Checker, v: unknown, path: Path, caps: Captures): AccessLogConfig {
   const o = c.object(v, path, ['path', 'http', 'format', 'json_format', 'filter', 'batch', 'retry', 'spool']);
   let kind: AccessLogConfig['kind'];
@@ -105,7 +114,7 @@ function sink(c: Checker, v: unknown, path: Path, caps: Captures): AccessLogConf
       response_flags: f.response_flags === undefined ? null : c.stringList(f.response_flags, [...path, 'filter', 'response_flags']),
       sample_percent: c.number(f.sample, [...path, 'filter', 'sample'], 100, 0, 100),
     },
-    batch_max_records: c.int(batch.max_records, [...path, 'batch', 'max_records'], 1000, 1, 100_000),
+    batch_max_records: c.int(batch.max_records, [...path, 'batch', 'max_records'], DEFAULT_BATCH_RECORDS, 1, 100_000),
     batch_max_delay_ms: c.duration(batch.max_delay, [...path, 'batch', 'max_delay'], 1000),
     retry_max_attempts: c.int(retry.max_attempts, [...path, 'retry', 'max_attempts'], 3, 1, 20),
     spool_dir: spool.dir === undefined ? null : c.string(spool.dir, [...path, 'spool', 'dir']),

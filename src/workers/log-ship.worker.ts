@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSy
 import { join } from 'node:path';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { Num, NUM_COLS, type RecordBatch } from '../telemetry/record.js';
-import { appendToFile, contentType, payload, post, type Lines, type LokiStream, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
+import { ACCESS_LOG_WINDOW_BITS, appendToFile, contentType, payload, post, type Lines, type LokiStream, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
 import { logLines, type LogBatch } from '../logs/wire.js';
 
 export interface ShipTask {
@@ -194,7 +194,7 @@ async function ship(t: ShipTask): Promise<ShipResult> {
     }
     return r;
   }
-  const { body, type } = payload(sink.http!, accessLines(sink, t.batch, t.bit, rows));
+  const { body, type } = payload(sink.http!, accessLines(sink, t.batch, t.bit, rows), ACCESS_LOG_WINDOW_BITS);
   const down = (downUntil.get(sink.http!.url) ?? 0) > Date.now();
   if (!t.spoolOnly && !down) {
     const p = await postAccess(sink, body, type);
