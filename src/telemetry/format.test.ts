@@ -1,7 +1,8 @@
 // The Envoy operators and the JSON format, applied to a hand-built batch (what a data plane's flush does).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, type Captures } from './format.js';
+import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, compileTextWriter, type Captures } from './format.js';
+import { LineWriter } from './line-writer.js';
 import { NUM_COLS, Num, STR_COLS, Str, type Rows } from './record.js';
 
 const START = Date.UTC(2026, 10, 26, 18, 0, 0, 123);
@@ -38,7 +39,16 @@ function text(format: string, req: Record<string, string> = {}, resp: Record<str
   compileText(format, caps, null);
   const b = batch(caps, req, resp, over);
   const f = compileText(format, null, { headers: b.headers, respHeaders: b.respHeaders });
-  return f(b, 0, STR_COLS + b.headers.length + b.respHeaders.length);
+  const line = f(b, 0, STR_COLS + b.headers.length + b.respHeaders.length);
+  // What the data planes use: the same line, written as bytes.
+  assert.equal(written(format, b), line);
+  return line;
+}
+
+function written(format: string, b: Rows & { headers: string[]; respHeaders: string[] }, row = 0): string {
+  const out = new LineWriter(8);
+  compileTextWriter(format, { headers: b.headers, respHeaders: b.respHeaders })(out, b, row, STR_COLS + b.headers.length + b.respHeaders.length);
+  return out.buf.toString('utf8', 0, out.pos);
 }
 
 test('Envoy default format: the line shape Envoy prints', () => {
@@ -90,4 +100,29 @@ test('JSON format: a lone operator keeps its type, mixed text is a string, missi
   assert.deepEqual(JSON.parse(f(b, 0, STR_COLS + b.headers.length + b.respHeaders.length)), {
     status: 201, ms: 12, id: 'r-9', ua: null, line: 'POST /a/b?x=1', ct: 'application/json',
   });
+});
+
+test('the byte writer prints what the string formatter prints, row after row', () => {
+  const formats = [
+    ENVOY_DEFAULT_FORMAT,
+    '%START_TIME% %START_TIME(%s.%3f)% %DURATION% %RESPONSE_CODE% %BYTES_RECEIVED% %BYTES_SENT% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%',
+    '%REQ(:PATH):6% %REQ(X-A?X-B)% %REQ(X-ENVOY-ORIGINAL-PATH)% %REQ(X-MISSING)% %RESP(CONTENT-TYPE)% %RESPONSE_FLAGS% %ROUTE_NAME%',
+  ];
+  const caps: Captures = { headers: new Set(), respHeaders: new Set() };
+  for (const f of formats) compileText(f, caps, null);
+  const rows: [Record<string, string>, Partial<Record<Num, number>>, string, string][] = [
+    [{ 'x-b': 'b\u00e9\u{1F600}', 'user-agent': 'ua' }, {}, '/p', 'q=1'],
+    [{ 'x-a': `${'a'.repeat(30)}\u00e9\u{1F600}` }, { [Num.UpstreamServiceMs]: -1, [Num.Status]: 0, [Num.DurationMs]: 0.4 }, '/', ''],
+    [{}, { [Num.StartEpochMs]: START + 1000.9, [Num.BytesSent]: 1e21, [Num.BytesReceived]: NaN, [Num.Status]: NaN }, '', 'only-query'],
+    [{ host: 'h\u00ff' }, { [Num.StartEpochMs]: START + 5, [Num.BytesSent]: 2 ** 53 + 2, [Num.DurationMs]: -3.5 }, '', ''],
+  ];
+  for (const f of formats) {
+    for (const [req, over, path, query] of rows) {
+      const b = batch(caps, req, {}, over);
+      (b.strs as string[])[Str.Path] = path;
+      (b.strs as string[])[Str.Query] = query;
+      const line = compileText(f, null, { headers: b.headers, respHeaders: b.respHeaders })(b, 0, STR_COLS + b.headers.length + b.respHeaders.length);
+      assert.equal(written(f, b), line, `${f} with ${JSON.stringify([req, over, path, query])}`);
+    }
+  }
 });

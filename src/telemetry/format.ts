@@ -202,56 +202,158 @@ export type LineWrite = (out: LineWriter, b: Rows, row: number, width: number) =
 
 const DASH = 0x2d;
 
+/** What compileTextWriter's loop does for one piece of a line; `arg` says where (see Piece). */
+const enum Do {
+  /** A literal: arg indexes the literals. */
+  Literal,
+  /** A string cell, '-' when empty: arg is the column. */
+  Cell,
+  /** A number as printed: arg is the numeric column. */
+  Num,
+  /** Whole milliseconds, truncated (DURATION). */
+  Floor,
+  /** The status, 0 when none. */
+  Status,
+  /** x-envoy-upstream-service-time: whole milliseconds, '-' without an upstream response. */
+  UpstreamMs,
+  StartTime,
+  /** :path, with the query. */
+  Path,
+  /** An absent header: always '-'. */
+  Dash,
+  /** Anything else (strftime, truncation, header alternatives): arg indexes the readers. */
+  Read,
+}
+
+/** The one column a REQ/RESP operator reads, when it reads one (else null: the general reader). */
+function headerPiece(kind: 'REQ' | 'RESP', arg: string, cols: Cols): [Do, number] | null {
+  // x-envoy-original-path is never set (pillion rewrites paths upstream only): an alternative that
+  // always falls through, as in Envoy's default format's REQ(X-ENVOY-ORIGINAL-PATH?:PATH).
+  const alts = arg.split('?').map((h) => h.trim().toLowerCase()).filter((h) => kind !== 'REQ' || h !== 'x-envoy-original-path');
+  if (alts.length === 0) return [Do.Dash, 0];
+  if (alts.length > 1) return null;
+  let h = alts[0]!;
+  if (kind === 'REQ') {
+    if (h === ':method') return [Do.Cell, Str.Method];
+    if (h === ':path') return [Do.Path, 0];
+    if (h === ':authority') h = 'host';
+  } else if (h === 'x-envoy-upstream-service-time') return [Do.UpstreamMs, 0];
+  const i = kind === 'REQ' ? cols.headers.indexOf(h) : cols.respHeaders.indexOf(h);
+  if (i < 0) return [Do.Dash, 0];
+  return [Do.Cell, STR_COLS + (kind === 'REQ' ? i : cols.headers.length + i)];
+}
+
+/** The piece of an operator without truncation, or null for the general reader. */
+function piece(name: string, arg: string | undefined, cols: Cols): [Do, number] | null {
+  const bare = arg === undefined || arg === '';
+  switch (name) {
+    case 'START_TIME': return bare ? [Do.StartTime, 0] : null;
+    case 'PROTOCOL': return [Do.Cell, Str.Protocol];
+    case 'RESPONSE_CODE': return [Do.Status, 0];
+    // An empty flag prints '-', as an empty cell does.
+    case 'RESPONSE_FLAGS': return [Do.Cell, Str.ResponseFlags];
+    case 'BYTES_RECEIVED': return [Do.Num, Num.BytesReceived];
+    case 'BYTES_SENT': return [Do.Num, Num.BytesSent];
+    case 'DURATION': return [Do.Floor, Num.DurationMs];
+    case 'UPSTREAM_HOST': return [Do.Cell, Str.UpstreamHost];
+    case 'UPSTREAM_CLUSTER': return [Do.Cell, Str.UpstreamCluster];
+    case 'DOWNSTREAM_REMOTE_ADDRESS':
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT': return [Do.Cell, Str.DownstreamRemote];
+    case 'ROUTE_NAME': return [Do.Cell, Str.Route];
+    case 'REQ':
+    case 'RESP': return bare ? null : headerPiece(name, arg, cols);
+    default: return null;
+  }
+}
+
 /**
- * A text format that writes its line's bytes straight into a LineWriter (the flush of a batch): the
- * same text as compileText, without a string per line. START_TIME without a format, the most common
- * operator, keeps the bytes up to the seconds and writes only the milliseconds per row.
+ * A text format that writes its line's bytes straight into a LineWriter (a data plane's batch): the
+ * same text as compileText, without a string per line. The pieces are a list of (what, where) run by
+ * one loop with a switch rather than a closure per piece, whose calls V8 cannot inline (one call site,
+ * a dozen closures). Measured per line of Envoy's default format, on a noisy machine: closures
+ * 0.46 us, this loop 0.36 us, 0.32 us with the writer's path for long strings.
  */
 export function compileTextWriter(format: string, cols: Cols): LineWrite {
-  const ops: LineWrite[] = [];
-  let last = 0;
-  const literal = (text: string) => {
-    const bytes = Buffer.from(text);
-    ops.push((out) => out.bytes(bytes));
+  const what: Do[] = [];
+  const where: number[] = [];
+  const literals: Uint8Array[] = [];
+  const readers: Reader[] = [];
+  const add = (d: Do, arg: number) => {
+    what.push(d);
+    where.push(arg);
   };
+  const literal = (text: string) => add(Do.Literal, literals.push(Buffer.from(text)) - 1);
+  let last = 0;
   for (const m of format.matchAll(OPERATOR)) {
     if (m.index! > last) literal(format.slice(last, m.index));
     last = m.index! + m[0].length;
-    if (m[1] === 'START_TIME' && (m[2] === undefined || m[2] === '') && m[3] === undefined) {
-      ops.push(isoTimeWriter());
-      continue;
-    }
-    const rd = truncate(operator(m[1]!, m[2], null, cols), m[3] === undefined ? undefined : Number(m[3]));
-    ops.push((out, b, r, w) => {
-      const v = rd(b, r, w);
-      if (v === null) out.byte(DASH);
-      else if (typeof v === 'number') out.num(v);
-      else out.str(v);
-    });
+    const p = m[3] === undefined ? piece(m[1]!, m[2], cols) : null;
+    if (p !== null) add(p[0], p[1]);
+    else add(Do.Read, readers.push(truncate(operator(m[1]!, m[2], null, cols), m[3] === undefined ? undefined : Number(m[3]))) - 1);
   }
   if (last < format.length) literal(format.slice(last));
-  const n = ops.length;
-  return (out, b, r, w) => {
-    for (let i = 0; i < n; i++) ops[i]!(out, b, r, w);
-  };
-}
-
-function isoTimeWriter(): LineWrite {
+  const n = what.length;
+  // START_TIME: rows of a batch mostly share their second; the text up to it is kept.
   let second = NaN;
-  let prefix = new Uint8Array(0);
-  return (out, b, r) => {
-    const ms = b.nums[r * Num.Count + Num.StartEpochMs]!;
-    const s = Math.floor(ms / 1000);
-    if (s !== second) {
-      second = s;
-      prefix = Buffer.from(new Date(s * 1000).toISOString().slice(0, 20)); // 2026-11-26T18:00:00.
+  let prefix: Uint8Array = new Uint8Array(0);
+  return (out, b, r, w) => {
+    const strs = b.strs;
+    const nums = b.nums;
+    const o = r * w;
+    const q = r * Num.Count;
+    for (let i = 0; i < n; i++) {
+      const at = where[i]!;
+      switch (what[i]!) {
+        case Do.Literal: out.bytes(literals[at]!); break;
+        case Do.Cell: {
+          const v = strs[o + at];
+          if (v) out.str(v);
+          else out.byte(DASH);
+          break;
+        }
+        case Do.Num: out.num(nums[q + at]!); break;
+        case Do.Floor: out.num(Math.floor(nums[q + at]!)); break;
+        case Do.Status: out.num(nums[q + Num.Status] || 0); break;
+        case Do.UpstreamMs: {
+          const v = nums[q + Num.UpstreamServiceMs]!;
+          if (v < 0) out.byte(DASH);
+          else out.num(Math.floor(v));
+          break;
+        }
+        case Do.StartTime: {
+          const ms = nums[q + Num.StartEpochMs]!;
+          const sec = Math.floor(ms / 1000);
+          if (sec !== second) {
+            second = sec;
+            prefix = Buffer.from(new Date(sec * 1000).toISOString().slice(0, 20)); // 2026-11-26T18:00:00.
+          }
+          out.bytes(prefix);
+          const f = Math.floor(ms - sec * 1000);
+          out.digits3(f);
+          out.byte(0x5a); // Z
+          break;
+        }
+        case Do.Path: {
+          const path = strs[o + Str.Path]!;
+          const query = strs[o + Str.Query];
+          if (query) {
+            out.str(path);
+            out.byte(0x3f); // ?
+            out.str(query);
+          } else if (path) out.str(path);
+          else out.byte(DASH);
+          break;
+        }
+        case Do.Dash: out.byte(DASH); break;
+        case Do.Read: {
+          const v = readers[at]!(b, r, w);
+          if (v === null) out.byte(DASH);
+          else if (typeof v === 'number') out.num(v);
+          else out.str(v);
+          break;
+        }
+      }
     }
-    out.bytes(prefix);
-    const f = Math.floor(ms - s * 1000);
-    out.byte(0x30 + Math.floor(f / 100));
-    out.byte(0x30 + (Math.floor(f / 10) % 10));
-    out.byte(0x30 + (f % 10));
-    out.byte(0x5a); // Z
   };
 }
 

@@ -2,8 +2,19 @@
 // string per line and encoding it. Measured on Envoy's default format: building the line costs about
 // 0.37 us and encoding it (a rope to flatten, then a call into C++) about 0.3 us more; copying the
 // pieces' characters in a loop here costs less than the encoding alone, and leaves no line string
-// behind for the collector. Pieces are mostly ASCII; a piece with any other character is encoded by
-// Buffer#write from that character on (the same bytes Buffer.from would give).
+// behind for the collector. Pieces are mostly short and ASCII; a piece with any other character is
+// encoded by Buffer#write from that character on (the same bytes Buffer.from would give).
+
+/** Buffer's own UTF-8 writer (what Buffer#write calls, without its argument checks). */
+interface Utf8Writable {
+  utf8Write(s: string, offset: number): number;
+}
+
+/**
+ * Strings longer than this go to Buffer's UTF-8 writer: a call into C++ costs about as much as
+ * copying 28 characters here (measured: request ids of 36 characters a quarter faster that way).
+ */
+const LONG = 24;
 
 export class LineWriter {
   buf: Buffer;
@@ -40,6 +51,10 @@ export class LineWriter {
     const n = s.length;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     this.ensure(n * 3);
+    if (n > LONG) {
+      this.pos += (this.buf as unknown as Utf8Writable).utf8Write(s, this.pos);
+      return;
+    }
     const b = this.buf;
     let p = this.pos;
     for (let i = 0; i < n; i++) {
@@ -51,6 +66,17 @@ export class LineWriter {
       b[p++] = c;
     }
     this.pos = p;
+  }
+
+  /** 0..999 as three digits (milliseconds). */
+  digits3(v: number): void {
+    this.ensure(3);
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = 0x30 + Math.floor(v / 100);
+    b[p + 1] = 0x30 + (Math.floor(v / 10) % 10);
+    b[p + 2] = 0x30 + (v % 10);
+    this.pos = p + 3;
   }
 
   /** A number as JavaScript prints it (`String(v)`), with a loop for the non-negative integers. */
