@@ -282,7 +282,7 @@ export function availableCandidates(root: string | null, tmp: string): Availabil
     }));
     // Issue 5: access log to a file and to an HTTP sink (the origin's upload sink takes the POSTs).
     candidates.push(pillion('pillion-logs', 'pillion (access log: file + HTTP)', null, {
-      setup: 'access_log: Envoy default format to a file, and NDJSON (gzip) to an HTTP sink on the origin',
+      setup: 'access_log: Envoy default format to a file, and NDJSON to an HTTP sink on the origin (defaults: 4096-record batches; no gzip, the sink is on loopback)',
       extras: (ctx) => ({ listener: [
         '    access_log:',
         `      - path: ${path.join(ctx.tmp, 'access.log')}`,

@@ -48,3 +48,15 @@ test('access_log: format errors and sink shape are refused with the field', () =
   const ok = load(base('    access_log:\n      - path: /tmp/x\n        json_format: { a: "%REQ(X-A)%", b: "%RESP(X-B)%" }\n')).listeners[0]!.access_log!;
   assert.deepEqual([ok.headers, ok.respHeaders], [['x-a'], ['x-b']]);
 });
+
+test('access_log http.gzip: on by default, off by default to a collector on loopback, as configured otherwise', () => {
+  const gzip = (http: string) => load(base(`    access_log:\n      - http: ${http}\n`)).listeners[0]!.access_log!.sinks[0]!.http!.gzip;
+  assert.equal(gzip('{ url: "http://loki:3100/loki/api/v1/push" }'), true);
+  assert.equal(gzip('{ url: "https://10.0.0.7/_bulk" }'), true);
+  assert.equal(gzip('{ url: "http://127.0.0.1:9880/" }'), false);
+  assert.equal(gzip('{ url: "http://127.1.2.3:9880/" }'), false);
+  assert.equal(gzip('{ url: "http://localhost:9880/" }'), false);
+  assert.equal(gzip('{ url: "http://[::1]:9880/" }'), false);
+  assert.equal(gzip('{ url: "http://127.0.0.1:9880/", gzip: true }'), true);
+  assert.equal(gzip('{ url: "http://loki:3100/", gzip: false }'), false);
+});

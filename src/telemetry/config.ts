@@ -56,6 +56,22 @@ function stringMap(c: Checker, v: unknown, path: Path): Record<string, string> {
 }
 
 /**
+ * A collector on this host (an agent on loopback): gzip is off unless asked for. There its bytes cost
+ * nothing on a network, while compressing costs the proxy's host about 0.4 us of CPU a record (gzip
+ * level 1), a tenth of the whole access log's cost; log agents (Vector, Fluent Bit) do not compress
+ * by default either. To any other host, gzip stays the default.
+ */
+export function isLoopback(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === '[::ffff:7f00:1]';
+}
+
+/**
  * Records per batch unless configured. Each batch costs a file open, write and close, a pool task per
  * sink and a POST per HTTP sink (about 0.4 ms of CPU for a POST, sender and receiver, whatever its
  * size): at 1,000 records that was 0.3-0.4 us a record, at 4,096 under 0.1. 4,096 lines of Envoy's
@@ -81,7 +97,7 @@ function sink(c: Checker, v: unknown, path: Path, caps: Captures): AccessLogConf
     http = {
       url, preset: preset as HttpPreset,
       headers: stringMap(c, h.headers, [...p, 'headers']),
-      gzip: c.bool(h.gzip, [...p, 'gzip'], true),
+      gzip: h.gzip === undefined ? !isLoopback(url) : c.bool(h.gzip, [...p, 'gzip'], true),
       labels: h.labels === undefined ? { job: 'pillion' } : stringMap(c, h.labels, [...p, 'labels']),
       index: h.index === undefined ? 'pillion-access' : c.string(h.index, [...p, 'index']),
       timeout_ms: c.duration(h.timeout, [...p, 'timeout'], 10_000),
