@@ -73,16 +73,18 @@ interface FormatGroup {
 }
 
 /**
- * Rows are formatted this many at a time as they come, rather than all at the flush: the string cells
- * are then needed for one chunk only, and the thread is held for a chunk's formatting (about 0.1 ms)
- * rather than a whole batch's, which matters once batches are large (see docs/telemetry.md, "Cost").
+ * Rows are formatted once this many wait, in a setImmediate after the requests of the current loop
+ * turn rather than all at the flush: the request path never formats, and the thread is held for about
+ * 0.1 ms at a time rather than a whole batch's formatting, which matters once batches are large (see
+ * docs/telemetry.md, "Cost").
  */
 const CHUNK = 256;
 
 export class AccessLogBuffer {
   private rows = 0;
-  /** Rows formatted so far; the string cells hold rows formatted..rows-1 from index 0. */
+  /** Rows formatted so far. */
   private formatted = 0;
+  private formatQueued = false;
   private nums: Float64Array;
   private readonly strs: string[];
   private timer: NodeJS.Timeout | null = null;
@@ -102,7 +104,7 @@ export class AccessLogBuffer {
     this.capacity = Math.min(...cfg.sinks.map((s) => s.batch_max_records));
     this.delay = Math.min(...cfg.sinks.map((s) => s.batch_max_delay_ms));
     this.nums = sharedNums(this.capacity);
-    this.strs = new Array<string>(Math.min(CHUNK, this.capacity) * this.width).fill('');
+    this.strs = new Array<string>(this.capacity * this.width).fill('');
     // Sinks with the same format share one rendering (a file and an HTTP sink of the default format:
     // each row is formatted once for both).
     const keys: string[] = [];
@@ -148,7 +150,7 @@ export class AccessLogBuffer {
     n[o + Num.SinkMask] = mask;
     // References only: no string is built here (the formats join path and query later).
     const s = this.strs;
-    const w = (this.rows - this.formatted) * this.width;
+    const w = this.rows * this.width;
     s[w + Str.Method] = r.method;
     s[w + Str.Path] = r.path;
     s[w + Str.Query] = r.query;
@@ -166,7 +168,10 @@ export class AccessLogBuffer {
     for (let i = 0; i < rs.length; i++) s[w + STR_COLS + hs.length + i] = findHeader(r.responseHeaders, rs[i]!);
     if (++this.rows === this.capacity) this.flush();
     else {
-      if (this.rows - this.formatted === CHUNK) this.formatChunk();
+      if (this.rows - this.formatted >= CHUNK && !this.formatQueued) {
+        this.formatQueued = true;
+        setImmediate(formatQueued, this);
+      }
       if (this.timer === null) this.timer = setTimeout(flushBuffer, this.delay, this);
     }
   }
@@ -179,24 +184,24 @@ export class AccessLogBuffer {
    * the pool did, after which the pool split, formatted and joined them again (measured: about 2 us a
    * record less in all; see docs/telemetry.md, "Cost").
    */
-  private formatChunk(): void {
+  formatPending(): void {
+    this.formatQueued = false;
     const from = this.formatted;
-    const count = this.rows - from;
-    if (count === 0) return;
-    // Row i of the chunk: nums from the chunk's first row, cells from index 0.
-    const view: Rows = { nums: this.nums.subarray(from * NUM_COLS), strs: this.strs };
+    const to = this.rows;
+    if (to === from) return;
+    const view: Rows = { nums: this.nums, strs: this.strs };
     const width = this.width;
     for (const g of this.groups) {
       const out = g.out;
-      for (let i = 0; i < count; i++) {
-        if ((view.nums[i * NUM_COLS + Num.SinkMask]! & g.mask) !== 0) {
-          g.write(out, view, i, width);
+      for (let r = from; r < to; r++) {
+        if ((view.nums[r * NUM_COLS + Num.SinkMask]! & g.mask) !== 0) {
+          g.write(out, view, r, width);
           out.byte(0x0a);
         }
-        g.ends[from + i] = out.pos;
+        g.ends[r] = out.pos;
       }
     }
-    this.formatted = this.rows;
+    this.formatted = to;
   }
 
   /** Hands the rows over as bytes on shared memory, then starts a new batch. */
@@ -207,7 +212,7 @@ export class AccessLogBuffer {
     }
     const rows = this.rows;
     if (rows === 0) return;
-    this.formatChunk();
+    this.formatPending();
     const full = rows === this.capacity;
     const texts: FormattedText[] = [];
     for (const g of this.groups) {
@@ -245,6 +250,10 @@ function sharedCopy(a: Float64Array, n: number): Float64Array {
 
 function flushBuffer(b: AccessLogBuffer): void {
   b.flush();
+}
+
+function formatQueued(b: AccessLogBuffer): void {
+  b.formatPending();
 }
 
 function findHeader(h: readonly (string | Buffer)[], name: string): string {

@@ -87,11 +87,14 @@ clusters:
     const batches: RecordBatch[] = [];
     const buf = new AccessLogBuffer('in', cfg, (b) => batches.push(b));
     const expected: { path: string; status: number; ua: string }[] = [];
-    // 1000 rows: one full batch of 700 (flushed by append), then 300 flushed by hand (max_delay's way).
+    // 1000 rows: one full batch of 700 (flushed by append), then 300 flushed by hand (max_delay's way),
+    // formatted 256 at a time in between.
     for (let i = 0; i < 1000; i++) {
       const r = { ...request(i % 7 === 0 ? 503 : 200, `/p${i}`), query: i % 3 === 0 ? `q=${i}` : '', startEpochMs: 1_700_000_000_000 + i * 7.5,
         headers: ['user-agent', i % 5 === 0 ? `agent-é-${i}-\u{1F600}` : `agent-${i}`, 'x-request-id', `id-${i}`] };
       buf.append(r);
+      // Let the queued formatting run now and then, between appends and across the full batch.
+      if (i % 97 === 0) await new Promise((res) => setImmediate(res));
       expected.push({ path: r.query === '' ? r.path : `${r.path}?${r.query}`, status: r.finalStatus, ua: r.headers[1]! });
     }
     buf.flush();

@@ -65,9 +65,6 @@ interface SinkRows {
   bytes: Buffer;
   /** Row indexes in the batch, for the presets that need the lines one by one. */
   rows: number[];
-  /** The text's line ends by row. */
-  ends: Uint32Array;
-  nums: Float64Array;
 }
 
 /**
@@ -95,7 +92,7 @@ function sinkRows(bit: number, b: RecordBatch): SinkRows {
     let off = 0;
     for (const r of rows) off += all.copy(bytes, off, r === 0 ? 0 : t.ends[r - 1]!, t.ends[r]!);
   }
-  return { records: rows.length, bytes, rows, ends: t.ends, nums: b.nums };
+  return { records: rows.length, bytes, rows };
 }
 
 /** A sink's rows as the sinks take them (src/telemetry/sinks.ts). */
@@ -119,7 +116,7 @@ function accessLines(sink: AccessLogConfig, b: RecordBatch, bit: number, rows: S
     // Loki's push API: one stream with the sink's labels, values as [nanoseconds since the epoch, line].
     loki: (labels): LokiStream[] => [{
       stream: labels,
-      values: rows.rows.map((r) => [`${Math.round(rows.nums[r * NUM_COLS + Num.StartEpochMs]!)}000000`, line(r)]),
+      values: rows.rows.map((r) => [`${Math.round(b.nums[r * NUM_COLS + Num.StartEpochMs]!)}000000`, line(r)]),
     }],
   };
 }
