@@ -201,6 +201,9 @@ export class AccessLogBuffer {
         g.ends[r] = out.pos;
       }
     }
+    // Let go of the formatted rows' strings now: kept until the next batch overwrote them, they would
+    // outlive two scavenges and be promoted (measured: about 10 MB more RSS and more GC).
+    this.strs.fill('', from * width, to * width);
     this.formatted = to;
   }
 
