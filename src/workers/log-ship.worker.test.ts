@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../config/load.js';
 import { validateConfig } from '../config/validate.js';
+import type { ListenerAccessLogs } from '../telemetry/config.js';
 import { AccessLogBuffer, type LoggedRequest } from '../telemetry/plane-telemetry.js';
 import type { RecordBatch } from '../telemetry/record.js';
 import task, { type ShipTask } from './log-ship.worker.js';
@@ -19,18 +20,13 @@ function request(status: number, path: string): LoggedRequest {
   };
 }
 
-test('two file sinks with the same format and different status filters get their own rows, batch after batch', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pillion-log-ship-'));
-  try {
-    const all = join(dir, 'all.log');
-    const errors = join(dir, 'errors.log');
-    const { raw, locate } = parseConfigText(`listeners:
+/** The access-log config of a one-listener config whose `access_log:` list is `sinks` (YAML, 6 spaces in). */
+function accessLogs(sinks: string): ListenerAccessLogs {
+  const { raw, locate } = parseConfigText(`listeners:
   - name: in
     port: 8000
     access_log:
-      - path: ${all}
-      - path: ${errors}
-        filter: { status_code: { min: 500 } }
+${sinks}
     routes:
       - match: { prefix: / }
         cluster: app
@@ -38,7 +34,17 @@ clusters:
   - name: app
     endpoints: [http://127.0.0.1:1]
 `, 'x.yaml');
-    const cfg = validateConfig(raw, locate, 'x.yaml').listeners[0]!.access_log!;
+  return validateConfig(raw, locate, 'x.yaml').listeners[0]!.access_log!;
+}
+
+test('two file sinks with the same format and different status filters get their own rows, batch after batch', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pillion-log-ship-'));
+  try {
+    const all = join(dir, 'all.log');
+    const errors = join(dir, 'errors.log');
+    const cfg = accessLogs(`      - path: ${all}
+      - path: ${errors}
+        filter: { status_code: { min: 500 } }`);
     const batches: RecordBatch[] = [];
     const buf = new AccessLogBuffer('in', cfg, (b) => batches.push(b));
     for (const [status, path] of [[200, '/a'], [503, '/b'], [200, '/c']] as const) buf.append(request(status, path));
@@ -67,23 +73,11 @@ test('batches larger than a formatting chunk, partial and full, a query and non-
   try {
     const text = join(dir, 'text.log');
     const json = join(dir, 'json.log');
-    const { raw, locate } = parseConfigText(`listeners:
-  - name: in
-    port: 8000
-    access_log:
-      - path: ${text}
+    const cfg = accessLogs(`      - path: ${text}
         batch: { max_records: 700 }
       - path: ${json}
         json_format: { path: "%REQ(:PATH)%", status: "%RESPONSE_CODE%", ua: "%REQ(USER-AGENT)%" }
-        filter: { status_code: { min: 500 } }
-    routes:
-      - match: { prefix: / }
-        cluster: app
-clusters:
-  - name: app
-    endpoints: [http://127.0.0.1:1]
-`, 'x.yaml');
-    const cfg = validateConfig(raw, locate, 'x.yaml').listeners[0]!.access_log!;
+        filter: { status_code: { min: 500 } }`);
     const batches: RecordBatch[] = [];
     const buf = new AccessLogBuffer('in', cfg, (b) => batches.push(b));
     const expected: { path: string; status: number; ua: string }[] = [];
