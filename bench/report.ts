@@ -127,10 +127,9 @@ function fmtNum(v: number | null, digits: number): string {
   return v === null ? '-' : v.toFixed(digits);
 }
 
-function fmtMs(v: number | null, generator: string): string {
+function fmtMs(v: number | null): string {
   if (v === null) return '-';
-  // autocannon records whole milliseconds; a median of two runs may end in .5
-  if (generator === 'autocannon') return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  // Both generators report microseconds (autocannon through the bench's own histogram: generators.ts).
   return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
 }
 
@@ -141,9 +140,9 @@ function cells(r: SummaryRow): string[] {
     r.generator,
     r.candidateLabel + failed,
     r.rps === null ? 'failed' : Math.round(r.rps).toLocaleString('en-US'),
-    fmtMs(r.p50, r.generator),
-    fmtMs(r.p99, r.generator),
-    fmtMs(r.p999, r.generator),
+    fmtMs(r.p50),
+    fmtMs(r.p99),
+    fmtMs(r.p999),
     r.errors === null ? '-' : String(r.errors),
     r.reconnects === null ? '-' : String(r.reconnects),
     r.candidate === 'direct' ? '-' : fmtNum(r.cpuUsPerReq, 1),
@@ -185,7 +184,7 @@ export function headerLines(h: Header): string[] {
 }
 
 export const LEGEND = [
-  'req/s: 2xx responses per second (median of the runs). p50/p99/p99.9: latency (autocannon: whole milliseconds; wrk: microseconds, not reported with pipelining, where its percentiles come out wrong).',
+  'req/s: 2xx responses per second (median of the runs). p50/p99/p99.9: latency to the microsecond (autocannon: recorded by the bench from its response events, 2xx only; wrk: its own, not reported with pipelining, where its percentiles come out wrong).',
   'errors: non-2xx + socket errors + timeouts, summed over all runs; autocannon rows add the requests left unanswered on a connection the server closed (autocannon itself counts none of them). reconn.: how many such closes autocannon silently reopened, summed (wrk counts each as a read error instead).',
   'CPU us/req: user+sys time of the proxy process(es) over the measured window / responses (nginx: master + worker). RSS MB: max VmRSS sampled every 100 ms during the window (median over runs).',
   'others %: CPU time used on the proxy\'s core by processes other than the proxy and the origin (other work on a shared machine), % of the window, median. Rows with a high figure were disturbed.',

@@ -15,9 +15,9 @@
 //                                installs gc() in contexts created after it, so one is taken from a
 //                                new vm context; the agent's own global stays as it is.
 // A setting given on the command line or in NODE_OPTIONS wins: nothing here overrides it.
-import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { givenNodeFlags } from '../util/node-flags.js';
+import { setRuntimeFlags } from '../util/v8-runtime-flags.js';
 
 export interface LeanV8 {
   /** A full GC for HeapKeeper: node's own gc() under --expose-gc, else one taken from a vm context. */
@@ -51,7 +51,7 @@ let done: LeanV8 | undefined;
 export function applyLeanV8(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env['NODE_OPTIONS'] ?? ''): LeanV8 {
   if (done !== undefined) return done;
   const applied = leanFlagsToSet(execArgv, nodeOptions);
-  for (const flag of applied) setFlagsFromString(flag);
+  setRuntimeFlags(applied);
   // Under --expose-gc on the command line node's gc() is there; else the flag was just set, and a
   // new context gets one.
   const own = (globalThis as { gc?: () => void }).gc;

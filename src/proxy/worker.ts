@@ -1,4 +1,5 @@
 // A worker thread's entry: one DataPlane, driven by the supervisor's calls (see planes.ts).
+import '../util/worker-v8-flags.js'; // first: see the module
 import { parentPort, workerData } from 'node:worker_threads';
 import { log, configureLog } from '../util/log.js';
 import { DataPlane } from './data-plane.js';

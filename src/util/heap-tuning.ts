@@ -17,10 +17,11 @@
 //   the default.
 //
 // V8 reads these flags whenever it sizes a space or sweeps, so setting them at run time works (--max-semi-space-size
-// is read only when the heap is created). They are process-wide, so they cover worker threads too. A
+// is read only when the heap is created). Every new isolate resets the growth factor, so worker threads set
+// the flags again when they start (v8-runtime-flags.ts). They are process-wide, so they cover worker threads too. A
 // heap-sizing flag the user passes (node's command line or NODE_OPTIONS) is kept, not overridden.
-import { setFlagsFromString } from 'node:v8';
 import { givenNodeFlags } from './node-flags.js';
+import { setRuntimeFlags } from './v8-runtime-flags.js';
 
 /** The flags to set: those the user did not give; the old-generation one only when asked for. */
 export function heapFlagsToSet(execArgv: readonly string[], env: NodeJS.ProcessEnv): string[] {
@@ -35,6 +36,6 @@ export function heapFlagsToSet(execArgv: readonly string[], env: NodeJS.ProcessE
 
 export function tuneHeapForProxy(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): string[] {
   const flags = heapFlagsToSet(execArgv, env);
-  for (const f of flags) setFlagsFromString(f);
+  setRuntimeFlags(flags);
   return flags;
 }

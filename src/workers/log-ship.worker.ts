@@ -6,6 +6,7 @@
 //     directory, and `drain` ships the spool when the sink is back;
 //   - `pillion logs` batches (`logs`): one delivery, answered with ok / retry / reject; the collector
 //     retries until acknowledged and only then moves its checkpoints, so nothing is spooled here.
+import '../util/worker-v8-flags.js'; // first: see the module
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AccessLogConfig } from '../telemetry/config.js';

@@ -1,6 +1,7 @@
 // The metrics pool's worker (piscina): merges the HDR histograms of every data plane and turns them into
 // what /stats and /stats/prometheus print: cumulative bucket counts, the sum, and percentiles exact to
 // the HDR precision (3 significant digits). The main thread and the data planes never do this work.
+import '../util/worker-v8-flags.js'; // first: see the module
 import { addCounts, counts, newHistogram, type SparseCounts } from '../telemetry/hdr.js';
 
 export interface MergeTask {
