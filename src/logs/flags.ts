@@ -5,6 +5,7 @@ import { parseDuration, parseHostPort } from '../util/duration.js';
 import type { Format } from './formats.js';
 import type { HttpPreset } from '../telemetry/config.js';
 import type { SinkTarget } from '../telemetry/sinks.js';
+import { headerError } from '../telemetry/http-post.js';
 
 /** Bad usage; the message names the flag (exit code 2). */
 export class UsageError extends Error {
@@ -212,7 +213,10 @@ function parseSink(
   for (const h of vals.get('--header') ?? []) {
     const i = h.indexOf(':');
     if (i <= 0) throw new UsageError(`--header: expected 'Name: value', got '${h}'`);
-    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+    const [name, value] = [h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim()];
+    const err = headerError(name, value);
+    if (err !== null) throw new UsageError(`--header: ${err}`);
+    headers[name] = value;
   }
   const labels: Record<string, string> = { job: 'pillion' };
   for (const l of vals.get('--label') ?? []) {

@@ -60,3 +60,11 @@ test('access_log http.gzip: on by default, off by default to a collector on loop
   assert.equal(gzip('{ url: "http://127.0.0.1:9880/", gzip: true }'), true);
   assert.equal(gzip('{ url: "http://loki:3100/", gzip: false }'), false);
 });
+
+test('access_log http.headers: lowercased; a line break, a bad name or a framing header is refused with the field', () => {
+  const sink = (h: string) => base(`    access_log:\n      - http: { url: "http://loki:3100/", headers: ${h} }\n`);
+  assert.deepEqual(load(sink('{ X-Scope-OrgID: t1 }')).listeners[0]!.access_log!.sinks[0]!.http!.headers, { 'x-scope-orgid': 't1' });
+  assert.match(refused(sink('{ x-a: "v\\r\\nx-evil: 1" }')), /access_log\[0\]\.http\.headers\.x-a: the value of 'x-a' has a character not allowed/);
+  assert.match(refused(sink('{ "a b": v }')), /http\.headers\.a b: 'a b' is not a valid header name/);
+  assert.match(refused(sink('{ Content-Length: "9" }')), /http\.headers\.Content-Length: 'Content-Length' is set by pillion/);
+});

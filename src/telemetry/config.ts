@@ -3,6 +3,7 @@
 // to find errors (and what to capture per request) when the config loads.
 import type { Checker, Path } from '../config/validate.js';
 import { ENVOY_DEFAULT_FORMAT, FormatError, compileJson, compileText, type Captures } from './format.js';
+import { headerError } from './http-post.js';
 import { DEFAULT_BUCKETS_MS } from './metrics-pool.js';
 import type { PromNaming } from '../stats/render.js';
 
@@ -55,6 +56,17 @@ function stringMap(c: Checker, v: unknown, path: Path): Record<string, string> {
   return out;
 }
 
+/** An HTTP sink's extra headers, names lowercased; refused when they would not be one header each. */
+function sinkHeaders(c: Checker, v: unknown, path: Path): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(stringMap(c, v, path))) {
+    const err = headerError(k, x);
+    if (err !== null) c.fail([...path, k], err);
+    out[k.toLowerCase()] = x;
+  }
+  return out;
+}
+
 /**
  * A collector on this host (an agent on loopback): gzip is off unless asked for. There its bytes cost
  * nothing on a network, while compressing costs the proxy's host about 0.4 us of CPU a record (gzip
@@ -96,7 +108,7 @@ function sink(c: Checker, v: unknown, path: Path, caps: Captures): AccessLogConf
     if (preset !== 'ndjson' && preset !== 'loki' && preset !== 'elasticsearch') c.fail([...p, 'preset'], 'must be ndjson, loki or elasticsearch');
     http = {
       url, preset: preset as HttpPreset,
-      headers: stringMap(c, h.headers, [...p, 'headers']),
+      headers: sinkHeaders(c, h.headers, [...p, 'headers']),
       gzip: h.gzip === undefined ? !isLoopback(url) : c.bool(h.gzip, [...p, 'gzip'], true),
       labels: h.labels === undefined ? { job: 'pillion' } : stringMap(c, h.labels, [...p, 'labels']),
       index: h.index === undefined ? 'pillion-access' : c.string(h.index, [...p, 'index']),

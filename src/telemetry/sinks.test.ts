@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { HttpSink } from './config.js';
-import { appendToFile, linesOf, payload, post, type Lines, type SinkTarget } from './sinks.js';
+import { appendToFile, linesOf, payload, post, requestHead, type Lines, type SinkTarget } from './sinks.js';
 
 const textLines: Lines = linesOf(['GET /a 200', 'GET /b 503'], false, (labels) => [{ stream: labels, values: [['1000000', 'GET /a 200']] }]);
 
@@ -22,6 +22,14 @@ describe('sinks (shared by access logs and pillion logs)', () => {
     assert.deepEqual(es.slice(0, 2).map((l) => JSON.parse(l)), [{ index: { _index: 'i' } }, { message: 'GET /a 200' }]);
     assert.deepEqual(JSON.parse(payload(target('http://x/', 'loki').http!, textLines).body.toString()), { streams: [{ stream: { job: 'j' }, values: [['1000000', 'GET /a 200']] }] });
     assert.equal(payload(target('http://x/').http!, textLines).body.toString(), 'GET /a 200\nGET /b 503\n');
+  });
+
+  it('request head: the sink\'s headers, its Host when it sets one, Basic authorization from credentials in the URL', () => {
+    const h = target('http://u%40x:p%3Aw@logs.test:3100/push').http!;
+    const head = requestHead(new URL(h.url), h, 'application/json');
+    assert.equal(head, `host: logs.test:3100\r\ncontent-type: application/json\r\nauthorization: Basic ${Buffer.from('u@x:p:w').toString('base64')}\r\nx-k: v\r\n`);
+    const own = { ...h, gzip: true, headers: { host: 'virtual', authorization: 'Bearer t' } };
+    assert.equal(requestHead(new URL(h.url), own, 't'), 'host: virtual\r\ncontent-type: t\r\ncontent-encoding: gzip\r\nauthorization: Bearer t\r\n');
   });
 
   it('file: appended in order, its directory created, fdatasync on request; an error comes back as a message', () => {

@@ -7,11 +7,10 @@
 //         ├─▶ file:   appended (opened per batch, so a logrotate rename needs nothing), fdatasync on request
 //         └─▶ HTTP:   payload() NDJSON | Loki push | Elasticsearch bulk, gzip ──▶ post() with jittered retries
 import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { HttpSink } from './config.js';
+import { abortAll, postOnce } from './http-post.js';
 import { CLOSE_CHANNEL } from './record.js';
 
 /** Where a sink delivers: the part of a sink's config that this module reads. */
@@ -117,7 +116,6 @@ export interface PostResult {
 // Exit is near (the shipper's close(), the collector's stop deadline): posts still waiting on a sink
 // are aborted, so that their batches go to the spool or stay behind the checkpoint instead of holding
 // the exit up. One flag per thread: the process is going.
-const posting = new Set<ClientRequest>();
 let closing = false;
 let closeChannel: BroadcastChannel | null = null;
 
@@ -127,7 +125,7 @@ function listenForClose(): void {
   closeChannel = new BroadcastChannel(CLOSE_CHANNEL);
   closeChannel.onmessage = () => {
     closing = true;
-    for (const req of posting) req.destroy(new Error('exiting'));
+    abortAll();
   };
   (closeChannel as unknown as { unref(): void }).unref();
 }
@@ -147,45 +145,19 @@ export function backoffMs(attempt: number, capMs = 5000): number {
 // Elasticsearch answers 200 to a bulk request whose items failed. Only its start is read.
 const BULK_ERRORS = /^\s*\{"(?:took":\d+,")?errors":true/;
 
-// Keep-alive connections per sink origin. node:http rather than fetch: the body goes out as the Buffer
-// it is (fetch copies it, and its streams cost a pillion logs collector about 20 MiB more RSS at full
-// rate); a few sockets, since the access-log shipper posts up to two batches per sink at once.
-const agents = new Map<string, HttpAgent>();
-
-function agentFor(url: URL): HttpAgent {
-  let a = agents.get(url.origin);
-  if (a === undefined) {
-    const o = { keepAlive: true, maxSockets: 4 };
-    a = url.protocol === 'https:' ? new HttpsAgent(o) : new HttpAgent(o);
-    agents.set(url.origin, a);
+/**
+ * The request's header lines for a sink (src/telemetry/http-post.ts adds Content-Length). Credentials
+ * in the URL (`https://user:pass@host/`) become Basic authorization, unless the sink sets its own.
+ */
+export function requestHead(url: URL, h: HttpSink, type: string): string {
+  let head = `host: ${h.headers.host ?? url.host}\r\ncontent-type: ${type}\r\n`;
+  if (h.gzip) head += 'content-encoding: gzip\r\n';
+  if (url.username !== '' && h.headers.authorization === undefined) {
+    const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    head += `authorization: Basic ${Buffer.from(user).toString('base64')}\r\n`;
   }
-  return a;
-}
-
-type Answer = { status: number; answer: string } | { error: string };
-
-function once(url: URL, h: HttpSink, body: Buffer, type: string, keepAnswer: boolean): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-      method: 'POST',
-      agent: agentFor(url),
-      headers: { ...h.headers, 'content-type': type, 'content-length': body.length, ...(h.gzip ? { 'content-encoding': 'gzip' } : {}) },
-    }, (res) => {
-      let answer = '';
-      if (keepAnswer) res.setEncoding('utf8');
-      res.on('data', (d: string) => { if (keepAnswer && answer.length < 200) answer += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, answer }));
-      res.on('error', (err) => resolve({ error: err.message }));
-    });
-    posting.add(req);
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${h.timeout_ms} ms`)), h.timeout_ms);
-    req.on('error', (err) => resolve({ error: err.message }));
-    req.on('close', () => {
-      clearTimeout(timer);
-      posting.delete(req);
-    });
-    req.end(body);
-  });
+  for (const [k, v] of Object.entries(h.headers)) if (k !== 'host') head += `${k}: ${v}\r\n`;
+  return head;
 }
 
 /**
@@ -197,10 +169,11 @@ export async function post(t: SinkTarget, body: Buffer, type: string, bulkErrors
   const h = t.http!;
   const url = new URL(h.url);
   const checkBulk = bulkErrors && h.preset === 'elasticsearch';
+  const head = requestHead(url, h, type);
   listenForClose();
   let error = '';
   for (let attempt = 1; attempt <= t.retry_max_attempts && !closing; attempt++) {
-    const r = await once(url, h, body, type, checkBulk);
+    const r = await postOnce(url, head, body, h.timeout_ms, checkBulk);
     if ('error' in r) {
       error = r.error;
     } else if (r.status >= 200 && r.status < 300) {

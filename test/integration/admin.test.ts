@@ -143,7 +143,7 @@ describe('admin', () => {
 });
 
 describe('admin: secrets, bind address, quit', () => {
-  test('/config_dump never shows an API key', async () => {
+  test('/config_dump never shows an API key, nor an access-log sink\'s credentials', async () => {
     const origin = new Origin();
     await origin.start();
     const secret = 'super-secret-key-123456';
@@ -156,6 +156,8 @@ listeners:
       - name: api_key_auth
         keys:
           - { client: alice, key: ${secret} }
+    access_log:
+      - http: { url: "http://loki:pw-in-url-77@127.0.0.1:9/push", headers: { Authorization: "Bearer tok-in-header-88", X-Scope-OrgID: t1 } }
     routes:
       - name: r
         cluster: app
@@ -168,6 +170,8 @@ clusters:
       const dump = (await p.admin('/config_dump')).body;
       assert.ok(!dump.includes(secret), 'the key is in /config_dump');
       assert.ok(!dump.includes(Buffer.from(secret).toString('base64')), 'the key (base64) is in /config_dump');
+      assert.ok(!dump.includes('pw-in-url-77') && !dump.includes('tok-in-header-88'), 'a sink credential is in /config_dump');
+      assert.ok(dump.includes('http://loki:[redacted]@127.0.0.1:9/push') && dump.includes('"x-scope-orgid": "t1"'), dump);
     } finally {
       await p.stop();
       await origin.stop();
