@@ -142,6 +142,7 @@ interface Env {
   opts: Options;
   originPort: number;
   originPid: number;
+  collectorPort: number;
   tmp: string;
   proxyCore: number | null;
   genCore: number | null;
@@ -177,7 +178,7 @@ async function runCase(env: Env, s: Scenario, c: Candidate, round: number, label
   try {
     progressLine(`${label}  starting`);
     const nodeArgs = env.opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(ROOT, 'bench/results/profiles')}`, `--cpu-prof-name=${c.id}-${s.id}-r${round}.cpuprofile`] : [];
-    running = await c.start({ originPort: env.originPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot ?? ROOT, nodeArgs });
+    running = await c.start({ originPort: env.originPort, collectorPort: env.collectorPort, core: env.proxyCore, tmp: env.tmp, root: env.pillionRoot ?? ROOT, nodeArgs });
     if (env.opts.warmupS > 0) {
       await generate(env, s, running.url, env.opts.warmupS, (el) => progressLine(`${label}  warm-up ${el.toFixed(1)} s`));
       if (running.child !== null && running.child.exited) {
@@ -243,8 +244,8 @@ function resultLine(label: string, r: RunRecord): string {
   return `${label}  ${parts.join(', ')}${r.notes.length > 0 ? `  NOTE: ${r.notes.join('; ')}` : ''}`;
 }
 
-async function startOrigin(core: number | null): Promise<{ child: Child; port: number }> {
-  const child = new Child('origin', process.execPath, [path.join(HERE, 'origin.js'), '0'], core);
+async function startOrigin(core: number | null, name = 'origin'): Promise<{ child: Child; port: number }> {
+  const child = new Child(name, process.execPath, [path.join(HERE, 'origin.js'), '0'], core);
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const m = /\{"port":(\d+)\}/.exec(child.output());
@@ -257,7 +258,7 @@ async function startOrigin(core: number | null): Promise<{ child: Child; port: n
     await sleep(20);
   }
   await child.stop('SIGKILL');
-  throw new Error(`the origin did not start: ${child.output().trim()}`);
+  throw new Error(`the ${name} did not start: ${child.output().trim()}`);
 }
 
 function gitRev(ref: string): string {
@@ -358,7 +359,7 @@ async function main(): Promise<void> {
       execFileSync(TASKSET, ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
       genCore = 0;
       proxyCore = 1;
-      pinning = 'core 0: load generator (autocannon in the bench process, wrk); core 1: origin + proxy under test';
+      pinning = 'core 0: load generator (autocannon in the bench process, wrk) and the log collector; core 1: origin + proxy under test';
     } catch (e) {
       pinning = `not pinned (taskset failed: ${e instanceof Error ? e.message : String(e)})`;
     }
@@ -368,6 +369,7 @@ async function main(): Promise<void> {
   // Also on Ctrl-C (bench/procs.ts exits the process after killing the children).
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   let origin: Child | null = null;
+  let collector: Child | null = null;
   try {
     let pillionRoot: string | null = null;
     let pillionError = '';
@@ -401,7 +403,9 @@ async function main(): Promise<void> {
 
     const o = await startOrigin(proxyCore);
     origin = o.child;
-    const env: Env = { opts, originPort: o.port, originPid: o.child.pid, tmp, proxyCore, genCore, wrk, wrkScript: wrk !== null ? writeWrkScript(tmp) : null, pillionRoot };
+    const col = await startOrigin(genCore, 'log collector');
+    collector = col.child;
+    const env: Env = { opts, originPort: o.port, originPid: o.child.pid, collectorPort: col.port, tmp, proxyCore, genCore, wrk, wrkScript: wrk !== null ? writeWrkScript(tmp) : null, pillionRoot };
 
     const total = opts.rounds * scenarios.length * candidates.length;
     const perCase = opts.durationS + opts.warmupS + 1;
@@ -475,6 +479,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nwrote bench/results/${opts.outName}.json and bench/results/${opts.outName}.md\n`);
   } finally {
     if (origin !== null) await origin.stop();
+    if (collector !== null) await collector.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
 }
