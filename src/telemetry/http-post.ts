@@ -223,13 +223,18 @@ function release(o: Origin, s: Socket, reuse: boolean): void {
 
 /**
  * One POST: the answer's status (and the start of its body when `keepAnswer`), or an error message.
- * `head` is the header lines (Host first), each ending in CRLF; Content-Length is added here. A reused connection that fails before any
- * byte of answer is retried once on a new one: the server closed it as the request went out.
+ * `head` is the header lines (Host first), each ending in CRLF; Content-Length is added here. A reused
+ * connection that fails before any byte of answer is retried once on a new one: the server closed it
+ * as the request went out.
  */
 export async function postOnce(url: URL, head: string, body: Buffer, timeoutMs: number, keepAnswer: boolean): Promise<Answer> {
   if (closing) return { error: 'exiting' };
   const o = originOf(url);
   if (o.busy >= MAX_SOCKETS) await new Promise<void>((r) => o.queue.push(r));
+  if (closing) {
+    o.queue.shift()?.(); // pass the turn on: the next waiter returns at once too
+    return { error: 'exiting' };
+  }
   o.busy++;
   try {
     const idle = takeIdle(o);
