@@ -191,12 +191,34 @@ export const LEGEND = [
   'x direct, x nginx: req/s ratio to the direct and nginx rows of the same scenario and generator. The direct row is also the ceiling of the generator (one process, one core) for that scenario: a proxy close to it may be limited by the generator, not by itself.',
 ];
 
-export function markdown(h: Header, rows: SummaryRow[], skipped: { id: string; reason: string }[], setups: { label: string; setup: string }[], notes: string[]): string {
+/**
+ * Each pillion variant (policy, access logs, TLS, the node front) against plain pillion in the same
+ * scenario: the medians' ratios, then every round's p99 of both, because on a noisy machine a median
+ * of a few rounds can move by more than the difference asked about (issue 5: logging on within 10 %).
+ */
+export function variantLines(rows: SummaryRow[], records: RunRecord[]): string[] {
+  const out: string[] = [];
+  const p99s = (scenario: string, candidate: string) => records
+    .filter((r) => r.scenario === scenario && r.candidate === candidate && r.gen !== null)
+    .map((r) => fmtMs(r.gen!.p99)).join(', ');
+  for (const base of rows.filter((r) => r.candidate === 'pillion')) {
+    for (const v of rows.filter((r) => r.scenario === base.scenario && r.candidate.startsWith('pillion-'))) {
+      if (v.rps === null || base.rps === null || base.rps === 0) continue;
+      const p99 = v.p99 !== null && base.p99 !== null && base.p99 > 0 ? `p99 ${fmtMs(v.p99)} against ${fmtMs(base.p99)} ms (${v.p99 >= base.p99 ? '+' : ''}${(((v.p99 / base.p99) - 1) * 100).toFixed(0)} %)` : 'p99 -';
+      out.push(`${base.scenarioLabel} (${base.generator}), ${v.candidateLabel}: ${(v.rps / base.rps).toFixed(3)}x pillion's req/s, ${p99}; p99 per round: ${p99s(v.scenario, v.candidate)} against ${p99s(base.scenario, 'pillion')}`);
+    }
+  }
+  return out;
+}
+
+export function markdown(h: Header, rows: SummaryRow[], skipped: { id: string; reason: string }[], setups: { label: string; setup: string }[], notes: string[], variants: string[] = []): string {
   const md: string[] = ['# pillion bench results', ''];
   for (const l of headerLines(h)) md.push(`- ${l.replace(/^(\w[^:]*):/, '**$1**:')}`);
   md.push('', `| ${COLUMNS.join(' | ')} |`, `| ${COLUMNS.map((_, i) => (i >= 3 ? '---:' : '---')).join(' | ')} |`);
   for (const r of rows) md.push(`| ${cells(r).join(' | ')} |`);
-  md.push('', ...LEGEND.map((l) => `- ${l}`), '', '## Candidates', '');
+  md.push('', ...LEGEND.map((l) => `- ${l}`), '');
+  if (variants.length > 0) md.push('## pillion variants against pillion (same run)', '', ...variants.map((l) => `- ${l}`), '');
+  md.push('## Candidates', '');
   for (const s of setups) md.push(`- **${s.label}**: ${s.setup}`);
   for (const s of skipped) md.push(`- **${s.id}**: skipped: ${s.reason}`);
   if (notes.length > 0) {
