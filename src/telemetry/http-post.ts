@@ -13,6 +13,7 @@
 // ANSWER_CHARS of the body when the caller asks (Elasticsearch's bulk errors).
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { HTTP_TOKEN } from '../util/http-syntax.js';
 
 export type Answer = { status: number; answer: string } | { error: string };
 
@@ -23,14 +24,13 @@ const ANSWER_CHARS = 200;
 
 // Header names are tokens; values are visible latin-1 or tab (what node:http also takes). CR and LF in
 // particular: a header from the config must not be able to start another header or request.
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Set by the client itself: a config or flag that sets one is refused. */
 const OWN = new Set(['content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'connection', 'expect', 'upgrade']);
 
 /** Why a sink header cannot be sent as given, or null. */
 export function headerError(name: string, value: string): string | null {
-  if (!TOKEN.test(name)) return `'${name}' is not a valid header name`;
+  if (!HTTP_TOKEN.test(name)) return `'${name}' is not a valid header name`;
   if (OWN.has(name.toLowerCase())) return `'${name}' is set by pillion`;
   if (!VALUE.test(value)) return `the value of '${name}' has a character not allowed in a header (such as a line break)`;
   return null;

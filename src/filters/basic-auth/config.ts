@@ -4,6 +4,7 @@
 // loads: the data planes get the digests only, and a reload reads the file again.
 import { readFileSync } from 'node:fs';
 import type { Checker, Path } from '../../config/validate.js';
+import { HTTP_TOKEN } from '../../util/http-syntax.js';
 
 export interface BasicAuthConfig {
   /** Request header holding `Basic <base64 user:password>` (lowercase; Envoy's authentication_header). */
@@ -22,7 +23,6 @@ export interface BasicAuthConfig {
   hide_credentials: boolean;
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // A forwarded user name must be a valid header value, and an htpasswd line has no room for a newline.
 const CONTROL = /[\x00-\x1f\x7f]/;
 const SHA1_B64 = /^[A-Za-z0-9+/]{27}=$/;
@@ -94,7 +94,7 @@ export function parseBasicAuth(c: Checker, raw: Record<string, unknown>, path: P
   const credentials = readUsers(c, o.users, [...path, 'users']);
   const header = (p: Path, v: unknown, fallback?: string): string => {
     const h = c.string(v, p, fallback).toLowerCase();
-    if (!TOKEN.test(h)) c.fail(p, 'must be a header name');
+    if (!HTTP_TOKEN.test(h)) c.fail(p, 'must be a header name');
     return h;
   };
   const forward = o.forward_username_header === undefined ? null : header([...path, 'forward_username_header'], o.forward_username_header);
