@@ -286,6 +286,11 @@ function exchange(o: Origin, s: Socket, reused: boolean, url: URL, head: string,
   });
 }
 
+/** True once abortAll() ran in this thread. */
+export function exiting(): boolean {
+  return closing;
+}
+
 /** Aborts the posts in flight and starts no more (the process is exiting). */
 export function abortAll(): void {
   closing = true;

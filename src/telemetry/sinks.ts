@@ -10,7 +10,7 @@ import { closeSync, fdatasyncSync, mkdirSync, openSync, writeSync } from 'node:f
 import { dirname } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { HttpSink } from './config.js';
-import { abortAll, postOnce } from './http-post.js';
+import { abortAll, exiting, postOnce } from './http-post.js';
 import { CLOSE_CHANNEL } from './record.js';
 
 /** Where a sink delivers: the part of a sink's config that this module reads. */
@@ -115,18 +115,14 @@ export interface PostResult {
 
 // Exit is near (the shipper's close(), the collector's stop deadline): posts still waiting on a sink
 // are aborted, so that their batches go to the spool or stay behind the checkpoint instead of holding
-// the exit up. One flag per thread: the process is going.
-let closing = false;
+// the exit up. The flag is the client's (`exiting()`), one per thread: the process is going.
 let closeChannel: BroadcastChannel | null = null;
 
 /** Listens for the exit, in the threads that post (only those: the main threads merely send it). */
 function listenForClose(): void {
   if (closeChannel !== null) return;
   closeChannel = new BroadcastChannel(CLOSE_CHANNEL);
-  closeChannel.onmessage = () => {
-    closing = true;
-    abortAll();
-  };
+  closeChannel.onmessage = () => abortAll();
   (closeChannel as unknown as { unref(): void }).unref();
 }
 
@@ -172,7 +168,7 @@ export async function post(t: SinkTarget, body: Buffer, type: string, bulkErrors
   const head = requestHead(url, h, type);
   listenForClose();
   let error = '';
-  for (let attempt = 1; attempt <= t.retry_max_attempts && !closing; attempt++) {
+  for (let attempt = 1; attempt <= t.retry_max_attempts && !exiting(); attempt++) {
     const r = await postOnce(url, head, body, h.timeout_ms, checkBulk);
     if ('error' in r) {
       error = r.error;
@@ -187,8 +183,8 @@ export async function post(t: SinkTarget, body: Buffer, type: string, bulkErrors
         return { ok: false, refused: true, attempts: attempt, error };
       }
     }
-    if (attempt < t.retry_max_attempts && !closing) await new Promise((res) => setTimeout(res, backoffMs(attempt)));
+    if (attempt < t.retry_max_attempts && !exiting()) await new Promise((res) => setTimeout(res, backoffMs(attempt)));
   }
-  if (closing) error ||= 'exiting';
+  if (exiting()) error ||= 'exiting';
   return { ok: false, refused: false, attempts: t.retry_max_attempts, error };
 }
