@@ -55,6 +55,8 @@ export interface Header {
   connections: number;
   durationS: number;
   warmupS: number;
+  /** Short stopped runs before the warm-up (absent in results from before they existed). */
+  warmupStops?: number;
   rounds: number;
   pinning: string;
   versions: Record<string, string>;
@@ -174,7 +176,7 @@ export function headerLines(h: Header): string[] {
     `command: ${h.command}`,
     `node: ${h.node}; CPU: ${h.cpu}; cores: ${h.cores}`,
     `connections: ${h.connections}; pipelining: 1, or 10 in the "pipelining 10" scenarios`,
-    `duration: ${h.durationS} s measured per run, after ${h.warmupS} s of warm-up on a fresh proxy process; ${h.rounds} round(s), interleaved (every candidate once per round), median reported`,
+    `duration: ${h.durationS} s measured per run, after ${h.warmupStops ? `${h.warmupStops} short generator runs, each stopped, and ` : ''}${h.warmupS} s of warm-up on a fresh proxy process; ${h.rounds} round(s), interleaved (every candidate once per round), median reported`,
     `pinning: ${h.pinning}`,
     `versions: ${Object.entries(h.versions)
       .map(([k, v]) => `${k} ${v}`)
