@@ -9,10 +9,17 @@
 import '../util/worker-v8-flags.js'; // first: see the module
 import { mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { workerData } from 'node:worker_threads';
 import type { AccessLogConfig } from '../telemetry/config.js';
 import { Num, NUM_COLS, type RecordBatch } from '../telemetry/record.js';
 import { ACCESS_LOG_WINDOW_BITS, appendToFile, contentType, payload, post, type Lines, type LokiStream, type PostResult, type SinkTarget } from '../telemetry/sinks.js';
 import { logLines, type LogBatch } from '../logs/wire.js';
+import type { LogShipWorkerData } from '../telemetry/log-ship-pool.js';
+import { setThisThreadNice } from '../util/thread-priority.js';
+
+// Before any task: see LOG_SHIP_NICE in src/telemetry/shipper.ts.
+const startData = workerData as Partial<LogShipWorkerData> | null;
+if (typeof startData?.nice === 'number') setThisThreadNice(startData.nice);
 
 export interface ShipTask {
   op: 'ship';
