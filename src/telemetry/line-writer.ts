@@ -20,14 +20,18 @@ export class LineWriter {
   buf: Buffer;
   pos = 0;
 
-  constructor(size = 256 * 1024) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** `alloc`: where a bigger buffer comes from when a line does not fit (shared memory for batches). */
+  constructor(
+    size = 256 * 1024,
+    private readonly alloc: (size: number) => Buffer = Buffer.allocUnsafe,
+  ) {
+    this.buf = alloc(size);
   }
 
   /** Room for n more bytes. */
   private ensure(n: number): void {
     if (this.buf.length - this.pos >= n) return;
-    const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    const b = this.alloc(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(b, 0, 0, this.pos);
     this.buf = b;
   }

@@ -8,6 +8,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import { exportCounts, newHistogram, type SparseCounts } from './hdr.js';
 import type { ListenerAccessLogs } from './config.js';
 import { compileJson, compileTextWriter, type LineWrite } from './format.js';
+import { BatchMemoryRing, sharedBuffer, type BatchMemory } from './batch-memory.js';
 import { LineWriter } from './line-writer.js';
 import { NUM_COLS, Num, STR_COLS, Str, type FormattedText, type RecordBatch, type Rows } from './record.js';
 
@@ -90,6 +91,9 @@ export class AccessLogBuffer {
   private formatted = 0;
   private formatQueued = false;
   private nums: Float64Array;
+  /** The shared memory this batch is formatted into (lent with the batch at the flush). */
+  private mem: BatchMemory;
+  private readonly ring: BatchMemoryRing;
   private readonly strs: string[];
   private timer: NodeJS.Timeout | null = null;
   private readonly width: number;
@@ -107,7 +111,6 @@ export class AccessLogBuffer {
     this.width = STR_COLS + cfg.headers.length + cfg.respHeaders.length;
     this.capacity = Math.min(...cfg.sinks.map((s) => s.batch_max_records));
     this.delay = Math.min(...cfg.sinks.map((s) => s.batch_max_delay_ms));
-    this.nums = sharedNums(this.capacity);
     this.strs = new Array<string>(this.capacity * this.width).fill('');
     // Sinks with the same format share one rendering (a file and an HTTP sink of the default format:
     // each row is formatted once for both).
@@ -124,11 +127,15 @@ export class AccessLogBuffer {
           const json = compileJson(sink.json_format!, null, cols);
           write = (o, b, r, w) => o.str(json(b, r, w));
         }
-        this.groups.push({ write, mask: 0, out: new LineWriter(16 * 1024), ends: new Uint32Array(this.capacity) });
+        this.groups.push({ write, mask: 0, out: new LineWriter(0, sharedBuffer), ends: new Uint32Array(this.capacity) });
       }
       this.groups[g]!.mask |= 1 << i;
       this.sinkGroup.push(g);
     });
+    this.ring = new BatchMemoryRing(this.capacity, this.groups.length);
+    this.mem = this.ring.take([]);
+    this.nums = this.mem.nums;
+    this.groups.forEach((g, i) => (g.out.buf = this.mem.texts[i]!));
   }
 
   append(r: LoggedRequest): void {
@@ -211,7 +218,7 @@ export class AccessLogBuffer {
     this.formatted = to;
   }
 
-  /** Hands the rows over as bytes on shared memory, then starts a new batch. */
+  /** Lends the batch's shared memory (bytes and numbers) to the shipper, then starts a new batch. */
   flush(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);
@@ -221,38 +228,35 @@ export class AccessLogBuffer {
     if (rows === 0) return;
     this.formatPending();
     const full = rows === this.capacity;
+    const mem = this.mem;
     const texts: FormattedText[] = [];
-    for (const g of this.groups) {
-      const bytes = new Uint8Array(new SharedArrayBuffer(g.out.pos));
-      bytes.set(g.out.buf.subarray(0, g.out.pos));
-      texts.push({ bytes, ends: full ? g.ends : g.ends.slice(0, rows) });
+    const sizes: number[] = [];
+    this.groups.forEach((g, i) => {
+      // The writer may have moved to a bigger buffer during the batch: the set keeps that one.
+      const buf = (mem.texts[i] = g.out.buf);
+      texts.push({ bytes: new Uint8Array(buf.buffer, buf.byteOffset, g.out.pos), ends: full ? g.ends : g.ends.slice(0, rows) });
       if (full) g.ends = new Uint32Array(this.capacity);
-      g.out.pos = 0;
-    }
+      sizes.push(buf.length);
+    });
     const batch: RecordBatch = {
       id: `${threadId}.${++batchSeq}`,
       listener: this.listener,
       rows,
-      // A full batch hands its numbers over; a partial one (max_delay) a copy of its rows.
-      nums: full ? this.nums : sharedCopy(this.nums, rows * NUM_COLS),
+      nums: full ? mem.nums : mem.nums.subarray(0, rows * NUM_COLS),
       texts,
       sinkText: this.sinkGroup,
+      lease: mem.lend(),
     };
     this.rows = 0;
     this.formatted = 0;
-    if (full) this.nums = sharedNums(this.capacity);
+    this.mem = this.ring.take(sizes);
+    this.nums = this.mem.nums;
+    this.groups.forEach((g, i) => {
+      g.out.buf = this.mem.texts[i]!;
+      g.out.pos = 0;
+    });
     this.emit(batch);
   }
-}
-
-function sharedNums(rows: number): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(rows * NUM_COLS * Float64Array.BYTES_PER_ELEMENT));
-}
-
-function sharedCopy(a: Float64Array, n: number): Float64Array {
-  const c = new Float64Array(new SharedArrayBuffer(n * Float64Array.BYTES_PER_ELEMENT));
-  c.set(a.subarray(0, n));
-  return c;
 }
 
 function flushBuffer(b: AccessLogBuffer): void {

@@ -70,6 +70,12 @@ export interface RecordBatch {
   texts: FormattedText[];
   /** For sink i of the listener, the index of its text in `texts`. */
   sinkText: number[];
+  /**
+   * The batch's shared memory is lent, not given: 1 while the shipper uses it, set back to 0 by the
+   * shipper when every sink is done with the batch, after which the data plane writes its next batches
+   * there (batch-memory.ts). Absent on batches built elsewhere (tests).
+   */
+  lease?: Int32Array;
 }
 
 /** BroadcastChannel on which the shipper tells the log-ship pool that the process is exiting. */

@@ -18,6 +18,7 @@ import type { Config } from '../config/types.js';
 import { log } from '../util/log.js';
 import type { AccessLogConfig } from './config.js';
 import { Num, NUM_COLS, type RecordBatch } from './record.js';
+import { giveBack } from './batch-memory.js';
 import { newLogShipPool } from './log-ship-pool.js';
 import { abortPosts } from './sinks.js';
 import type { DrainTask, ShipResult, ShipTask } from '../workers/log-ship.worker.js';
@@ -37,6 +38,13 @@ interface Pending {
   task: ShipTask;
   rows: number;
   bytes: number;
+  hold: Hold;
+}
+
+/** A batch's tasks not finished yet (plus one while submit() runs): at 0 its memory goes back. */
+interface Hold {
+  n: number;
+  lease: Int32Array | undefined;
 }
 
 interface SinkState {
@@ -111,7 +119,12 @@ export class Shipper {
   /** A batch from a data plane. Never waits: the request path must not. */
   submit(batch: RecordBatch): void {
     const sinks = this.sinks.get(batch.listener);
-    if (sinks === undefined || this.pool === null) return;
+    const hold: Hold = { n: 1, lease: batch.lease };
+    if (sinks !== undefined && this.pool !== null) this.submitTo(sinks, batch, hold);
+    release(hold);
+  }
+
+  private submitTo(sinks: SinkState[], batch: RecordBatch, hold: Hold): void {
     for (let i = 0; i < sinks.length; i++) {
       const st = sinks[i]!;
       const rows = countRows(batch, i);
@@ -125,13 +138,15 @@ export class Shipper {
         }
         // Past the memory bound: straight to disk (a synchronous write in the pool, no waiting).
         task.spoolOnly = true;
-        this.run(st, { task, rows, bytes: 0 });
+        hold.n++;
+        this.run(st, { task, rows, bytes: 0, hold });
         continue;
       }
       st.held += bytes;
-      if (st.sink.kind !== 'http') this.run(st, { task, rows, bytes });
+      hold.n++;
+      if (st.sink.kind !== 'http') this.run(st, { task, rows, bytes, hold });
       else {
-        st.waiting.push({ task, rows, bytes });
+        st.waiting.push({ task, rows, bytes, hold });
         this.pump(st);
       }
     }
@@ -154,6 +169,7 @@ export class Shipper {
         log.warn('access log batch lost', { err });
       },
     ).finally(() => {
+      release(p.hold);
       st.held -= p.bytes;
       if (post) {
         st.posting--;
@@ -251,6 +267,10 @@ export class Shipper {
   }
 }
 
+function release(h: Hold): void {
+  if (--h.n === 0) giveBack(h.lease);
+}
+
 /**
  * What a sink's share of a batch holds in memory: its rows' numbers and formatted bytes. Sinks of one
  * format share the bytes; each is counted as if it held its own, so that a sink's bound never depends
@@ -258,7 +278,7 @@ export class Shipper {
  */
 function sinkBytes(b: RecordBatch, sink: number, rows: number): number {
   const t = b.texts[b.sinkText[sink]!]!;
-  return Math.ceil((rows / b.rows) * (b.nums.byteLength + t.bytes.byteLength));
+  return Math.ceil((rows / b.rows) * (b.rows * NUM_COLS * Float64Array.BYTES_PER_ELEMENT + t.bytes.byteLength));
 }
 
 function countRows(b: RecordBatch, bit: number): number {
