@@ -63,14 +63,18 @@ interface SinkState {
  *
  * On a busy core the thread's work per batch (the file write and the POST, about 1 ms per 4096
  * records) preempted the data plane's thread when it woke: the requests in flight waited for all of
- * it, and that was most of what logging added to p99. At nice 19 the scheduler runs it when the data
- * plane waits for I/O or gives it its small share, and no longer lets its wake-up cut in. It still
- * ships every record: its share of a saturated core (15 against 1024 per busy nice-0 thread, about
- * 1.4 %) is above what it needs (0.6 % at 25k req/s), and batches that wait stay within the memory
- * bound like any other. Measured with the bench's warm-up, 5 interleaved `wrk -c64` rounds of 5 s,
- * proxy and origin on one core, file + HTTP sinks: logging off 27,363 req/s, p99 3.82 ms; on 0.944x,
- * p99 4.75 ms (+24 %); at nice 10 0.933x, 4.45 ms (+16 %); at nice 19 0.991x, 4.00 ms (+5 %), with
- * no record dropped. `pillion logs` does not lower it: there the pool's thread is the work.
+ * it. At nice 19 the scheduler runs it when the data plane waits for I/O, or in its small share, and
+ * its wake-up no longer cuts in. That share (weight 15 against 1024 per busy nice-0 thread: 1.4 % of
+ * a core beside one data-plane thread, 0.7 % with the app on the same core as in the bench) is above
+ * what it needs, 0.6 % at 25k req/s: over a 30 s saturated run the records not yet written stayed
+ * under one batch or two, and none was dropped. Batches that wait stay within the memory bound like
+ * any other. `pillion logs` does not lower it: there the pool's thread is the work.
+ *
+ * It pays only with the batch memory lent and reused (batch-memory.ts). 16 interleaved rounds each of
+ * `npm run bench -- --only pillion,pillion-logs --scenarios small,wrk-small` (autocannon / wrk, both
+ * sinks, against logging off in the same run): nice 19 with a new buffer per batch 1.012x / 0.966x
+ * req/s, p99 +17 % / +25 %, RSS 141 MB; lent memory at normal priority 0.929x / 0.948x, +18 % / +15 %;
+ * both 0.994x / 0.962x, -1 % / +8 % (bench/results/logs16n, logs16m-nonice, logs16m).
  */
 export const LOG_SHIP_NICE = 19;
 
