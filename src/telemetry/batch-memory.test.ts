@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../config/load.js';
 import { validateConfig } from '../config/validate.js';
+import { yamlConfig } from '../../test/helpers/proxy.js';
 import type { Config } from '../config/types.js';
 import { giveBack } from './batch-memory.js';
 import { AccessLogBuffer, type LoggedRequest } from './plane-telemetry.js';
@@ -23,20 +24,13 @@ function request(path: string): LoggedRequest {
 }
 
 function config(file: string, maxRecords: number): Config {
-  const { raw, locate } = parseConfigText(`listeners:
-  - name: in
-    port: 8000
-    access_log:
-      - path: ${file}
-        format: "%REQ(:PATH)%"
-        batch: { max_records: ${maxRecords} }
-    routes:
-      - match: { prefix: / }
-        cluster: app
-clusters:
-  - name: app
-    endpoints: [http://127.0.0.1:1]
-`, 'x.yaml');
+  const yaml = yamlConfig({
+    listenerName: 'in',
+    listenerExtra: `access_log:\n  - path: ${file}\n    format: "%REQ(:PATH)%"\n    batch: { max_records: ${maxRecords} }`,
+    routes: '- match: { prefix: / }\n  cluster: app',
+    clusters: '- name: app\n  endpoints: [http://127.0.0.1:1]',
+  });
+  const { raw, locate } = parseConfigText(yaml, 'x.yaml');
   return validateConfig(raw, locate, 'x.yaml');
 }
 
